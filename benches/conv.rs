@@ -1,0 +1,204 @@
+//! Forward and forward+backward of every conv layer in the five models, per compiled backend,
+//! plus the hand-written reference at batch 1 for scale. Throughput is in FLOPs (criterion shows
+//! it as elem/s: read Gelem/s as GFLOP/s).
+//!
+//! `cargo bench --bench conv` (add `--features ndarray,wgpu` for the other backends).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Distribution, Tensor};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use mnist_lab::BackendKind;
+use mnist_lab::conv::{Conv2dParams, conv2d_batched, conv2d_flops, output_size};
+
+/// A conv layer of one of the models.
+struct Layer {
+    name: &'static str,
+    channels: [usize; 2],
+    kernel: usize,
+    padding: usize,
+    side: usize,
+}
+
+const LAYERS: [Layer; 5] = [
+    Layer {
+        name: "simple_cnn.conv1",
+        channels: [1, 10],
+        kernel: 5,
+        padding: 0,
+        side: 28,
+    },
+    Layer {
+        name: "simple_cnn.conv2",
+        channels: [10, 20],
+        kernel: 5,
+        padding: 0,
+        side: 12,
+    },
+    Layer {
+        name: "complex_cnn.conv1",
+        channels: [1, 32],
+        kernel: 3,
+        padding: 1,
+        side: 28,
+    },
+    Layer {
+        name: "complex_cnn.conv2",
+        channels: [32, 64],
+        kernel: 3,
+        padding: 1,
+        side: 28,
+    },
+    Layer {
+        name: "complex_cnn.conv3",
+        channels: [64, 64],
+        kernel: 3,
+        padding: 1,
+        side: 14,
+    },
+];
+
+impl Layer {
+    fn shape_id(&self, batch: usize) -> String {
+        let [i, o] = self.channels;
+        format!(
+            "{}_{i}x{o}x{k}x{k}_on_{s}x{s}/batch{batch}",
+            self.name,
+            k = self.kernel,
+            s = self.side
+        )
+    }
+
+    fn input_shape(&self, batch: usize) -> [usize; 4] {
+        [batch, self.channels[0], self.side, self.side]
+    }
+
+    fn weight_shape(&self) -> [usize; 4] {
+        [self.channels[1], self.channels[0], self.kernel, self.kernel]
+    }
+
+    fn forward_flops(&self, batch: usize) -> u64 {
+        let out = output_size(self.side, self.kernel, self.padding, 1).expect("model layers fit");
+        conv2d_flops(self.input_shape(batch), self.weight_shape(), [out, out])
+    }
+
+    /// The first layer of a model needs no input gradient: its input is the data.
+    fn needs_input_grad(&self) -> bool {
+        self.channels[0] > 1
+    }
+
+    fn options(&self) -> ConvOptions<2> {
+        ConvOptions::new([1, 1], [self.padding, self.padding], [1, 1], 1)
+    }
+
+    fn tensors(&self, batch: usize, device: &Device) -> (Tensor<4>, Tensor<4>, Tensor<1>) {
+        let normal = Distribution::Normal(0.0, 1.0);
+        (
+            Tensor::random(self.input_shape(batch), normal, device),
+            Tensor::random(self.weight_shape(), normal, device),
+            Tensor::random([self.channels[1]], normal, device),
+        )
+    }
+}
+
+fn criterion() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+}
+
+fn forward(c: &mut Criterion) {
+    let mut group = c.benchmark_group("conv2d_forward");
+    for backend in BackendKind::compiled() {
+        let device = backend.device().expect("compiled");
+        for layer in &LAYERS {
+            for batch in [50, 100] {
+                let (x, w, b) = layer.tensors(batch, &device);
+                group.throughput(Throughput::Elements(layer.forward_flops(batch)));
+                group.bench_function(
+                    BenchmarkId::new(backend.name(), layer.shape_id(batch)),
+                    |bench| {
+                        bench.iter(|| {
+                            let y = conv2d(x.clone(), w.clone(), Some(b.clone()), layer.options());
+                            // Reading the result back waits for lazy and asynchronous backends.
+                            black_box(y.into_data())
+                        })
+                    },
+                );
+            }
+        }
+    }
+    group.finish();
+}
+
+fn forward_backward(c: &mut Criterion) {
+    let mut group = c.benchmark_group("conv2d_forward_backward");
+    for backend in BackendKind::compiled() {
+        let device = backend.device().expect("compiled").autodiff();
+        for layer in &LAYERS {
+            for batch in [50, 100] {
+                let (x, w, b) = layer.tensors(batch, &device);
+                let x = x.set_require_grad(layer.needs_input_grad());
+                let (w, b) = (w.require_grad(), b.require_grad());
+                // Forward, weight gradient, and the input gradient where it is needed.
+                let passes = if layer.needs_input_grad() { 3 } else { 2 };
+                group.throughput(Throughput::Elements(passes * layer.forward_flops(batch)));
+                group.bench_function(
+                    BenchmarkId::new(backend.name(), layer.shape_id(batch)),
+                    |bench| {
+                        bench.iter(|| {
+                            let y = conv2d(x.clone(), w.clone(), Some(b.clone()), layer.options());
+                            let grads = y.sum().backward();
+                            black_box(w.grad(&grads).map(|g| g.into_data()))
+                        })
+                    },
+                );
+            }
+        }
+    }
+    group.finish();
+}
+
+fn reference(c: &mut Criterion) {
+    let mut group = c.benchmark_group("conv2d_reference");
+    let device = BackendKind::default()
+        .device()
+        .expect("the default backend is compiled");
+    for layer in &LAYERS {
+        let (x, w, b) = layer.tensors(1, &device);
+        let (x, w, b) = (
+            x.into_data().try_to_vec::<f32>().expect("f32"),
+            w.into_data().try_to_vec::<f32>().expect("f32"),
+            b.into_data().try_to_vec::<f32>().expect("f32"),
+        );
+        let params = Conv2dParams {
+            stride: [1, 1],
+            padding: [layer.padding, layer.padding],
+        };
+        group.throughput(Throughput::Elements(layer.forward_flops(1)));
+        group.bench_function(BenchmarkId::new("reference", layer.shape_id(1)), |bench| {
+            bench.iter(|| {
+                black_box(conv2d_batched(
+                    &x,
+                    layer.input_shape(1),
+                    &w,
+                    layer.weight_shape(),
+                    Some(&b),
+                    params,
+                ))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = criterion();
+    targets = forward, forward_backward, reference
+}
+criterion_main!(benches);

@@ -1,0 +1,40 @@
+//! Command-line arguments every example shares (clap), so examples stay thin.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::backend::BackendKind;
+
+/// Options common to every example: where to run, where the data is, where results go.
+#[derive(Args, Clone, Debug)]
+pub struct CommonArgs {
+    /// Backend to run on: flex (default), ndarray, wgpu or vulkan (the last three need their
+    /// cargo feature).
+    #[arg(long, default_value_t = BackendKind::default())]
+    pub backend: BackendKind,
+    /// Directory with the four MNIST files (raw or .gz). Else $MNIST_DIR, the cache
+    /// (~/.cache/mnist-lab/mnist), then a download.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Where outputs go (default: runs/<example>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seed for weights, shuffling and dropout.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+impl CommonArgs {
+    /// `--out`, or `runs/<name>` when not given.
+    pub fn out_dir(&self, name: &str) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs").join(name))
+    }
+
+    /// The data directory, located as [`crate::data::DataLocator`] documents.
+    pub fn locate_data(&self) -> Result<PathBuf, crate::data::SourceError> {
+        crate::data::DataLocator::new(self.data_dir.clone()).locate()
+    }
+}

@@ -1,0 +1,14 @@
+//! The data pipeline: IDX files -> [`MnistDataset`] -> [`MnistBatcher`] -> batches of tensors.
+
+pub mod batcher;
+pub mod dataset;
+pub mod idx;
+pub mod source;
+
+pub use batcher::{
+    DEFAULT_TEST_BATCH, DEFAULT_TRAIN_BATCH, MNIST_MEAN, MNIST_STD, MnistBatch, MnistBatcher,
+    mnist_loader,
+};
+pub use dataset::{Flavor, IMAGE_PIXELS, IMAGE_SIDE, MnistDataset, MnistItem, NUM_CLASSES, Split};
+pub use idx::{IdxError, IdxImages};
+pub use source::{DataLocator, MNIST_DIR_ENV, SourceError};

@@ -1,0 +1,111 @@
+//! The report's §5.2 deeper network: three convs and three linear layers with batch norm.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
+};
+use burn::tensor::activation::{log_softmax, relu};
+use burn::tensor::{Device, Tensor};
+
+use crate::data::NUM_CLASSES;
+
+/// Configuration of [`ComplexCnn`].
+#[derive(Config, Debug)]
+pub struct ComplexCnnConfig {
+    /// Dropout probability after the two hidden linear layers.
+    #[config(default = 0.5)]
+    pub dropout: f64,
+}
+
+/// Features entering `fc1`: 64 channels of 7x7.
+pub const COMPLEX_FEATURES: usize = 64 * 7 * 7;
+
+/// conv 1->32 k3 p1, BN, relu; conv 32->64 k3 p1, BN, maxpool 2, relu; conv 64->64 k3 p1, BN,
+/// maxpool 2, relu; flatten 3136; Linear 512, BN1d, relu, dropout; Linear 256, BN1d, relu,
+/// dropout; Linear 10. 1,797,642 trainable parameters plus 1,856 batch-norm running statistics.
+#[derive(Module, Debug)]
+pub struct ComplexCnn {
+    /// 1 -> 32 channels, 3x3, padding 1.
+    pub conv1: Conv2d,
+    /// Batch norm after conv1.
+    pub bn1: BatchNorm,
+    /// 32 -> 64 channels, 3x3, padding 1.
+    pub conv2: Conv2d,
+    /// Batch norm after conv2.
+    pub bn2: BatchNorm,
+    /// 64 -> 64 channels, 3x3, padding 1.
+    pub conv3: Conv2d,
+    /// Batch norm after conv3.
+    pub bn3: BatchNorm,
+    /// 3136 -> 512.
+    pub fc1: Linear,
+    /// Batch norm (1d) after fc1.
+    pub bn4: BatchNorm,
+    /// 512 -> 256.
+    pub fc2: Linear,
+    /// Batch norm (1d) after fc2.
+    pub bn5: BatchNorm,
+    /// 256 -> 10.
+    pub fc3: Linear,
+    /// 2x2 max pooling, stride 2.
+    pub pool: MaxPool2d,
+    /// Dropout after the hidden linear layers (training only).
+    pub dropout: Dropout,
+}
+
+fn conv3x3(channels: [usize; 2], device: &Device) -> Conv2d {
+    Conv2dConfig::new(channels, [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(device)
+}
+
+impl ComplexCnnConfig {
+    /// Builds the network with fresh weights on `device`.
+    pub fn init(&self, device: &Device) -> ComplexCnn {
+        let bn = |features| BatchNormConfig::new(features).init(device);
+        ComplexCnn {
+            conv1: conv3x3([1, 32], device),
+            bn1: bn(32),
+            conv2: conv3x3([32, 64], device),
+            bn2: bn(64),
+            conv3: conv3x3([64, 64], device),
+            bn3: bn(64),
+            fc1: LinearConfig::new(COMPLEX_FEATURES, 512).init(device),
+            bn4: bn(512),
+            fc2: LinearConfig::new(512, 256).init(device),
+            bn5: bn(256),
+            fc3: LinearConfig::new(256, NUM_CLASSES).init(device),
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        }
+    }
+}
+
+impl ComplexCnn {
+    /// Log-probabilities `[B, 10]` of images `[B, 1, 28, 28]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let [batch, ..] = images.dims();
+        let x = relu(self.bn1.forward(self.conv1.forward(images)));
+        let x = relu(self.pool.forward(self.bn2.forward(self.conv2.forward(x))));
+        let x = relu(self.pool.forward(self.bn3.forward(self.conv3.forward(x))));
+        let x = x.reshape([batch, COMPLEX_FEATURES]);
+        let x = self
+            .dropout
+            .forward(relu(self.bn4.forward(self.fc1.forward(x))));
+        let x = self
+            .dropout
+            .forward(relu(self.bn5.forward(self.fc2.forward(x))));
+        log_softmax(self.fc3.forward(x), 1)
+    }
+
+    /// Batch-norm running means and variances: state, not trained parameters.
+    pub fn running_statistics(&self) -> usize {
+        [&self.bn1, &self.bn2, &self.bn3, &self.bn4, &self.bn5]
+            .iter()
+            .map(|bn| 2 * bn.gamma.shape().num_elements())
+            .sum()
+    }
+}

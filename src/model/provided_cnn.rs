@@ -1,0 +1,64 @@
+//! The report's §5.1 "provided" network: PyTorch's classic MNIST example without `Dropout2d`.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::tensor::activation::{log_softmax, relu};
+use burn::tensor::{Device, Tensor};
+
+use super::simple_cnn::{CONV_FEATURES, conv_features};
+use crate::data::NUM_CLASSES;
+
+/// Configuration of [`ProvidedCnn`].
+#[derive(Config, Debug)]
+pub struct ProvidedCnnConfig {
+    /// Width of the hidden fully connected layer.
+    #[config(default = 50)]
+    pub hidden: usize,
+    /// Dropout probability before the last layer.
+    #[config(default = 0.5)]
+    pub dropout: f64,
+}
+
+/// The simple CNN's convs, then Linear 320->50, relu, dropout 0.5, Linear 50->10.
+/// 21,840 parameters.
+#[derive(Module, Debug)]
+pub struct ProvidedCnn {
+    /// 1 -> 10 channels, 5x5.
+    pub conv1: Conv2d,
+    /// 10 -> 20 channels, 5x5.
+    pub conv2: Conv2d,
+    /// 2x2 max pooling, stride 2.
+    pub pool: MaxPool2d,
+    /// 320 -> 50.
+    pub fc1: Linear,
+    /// 50 -> 10.
+    pub fc2: Linear,
+    /// Dropout between the two linear layers (training only).
+    pub dropout: Dropout,
+}
+
+impl ProvidedCnnConfig {
+    /// Builds the network with fresh weights on `device`.
+    pub fn init(&self, device: &Device) -> ProvidedCnn {
+        ProvidedCnn {
+            conv1: Conv2dConfig::new([1, 10], [5, 5]).init(device),
+            conv2: Conv2dConfig::new([10, 20], [5, 5]).init(device),
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+            fc1: LinearConfig::new(CONV_FEATURES, self.hidden).init(device),
+            fc2: LinearConfig::new(self.hidden, NUM_CLASSES).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        }
+    }
+}
+
+impl ProvidedCnn {
+    /// Log-probabilities `[B, 10]` of images `[B, 1, 28, 28]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let x = conv_features(&self.conv1, &self.conv2, &self.pool, images);
+        let x = self.dropout.forward(relu(self.fc1.forward(x)));
+        log_softmax(self.fc2.forward(x), 1)
+    }
+}

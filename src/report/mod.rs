@@ -1,0 +1,3 @@
+//! What runs leave behind for people to look at: image grids now, plots and tables later.
+
+pub mod image;

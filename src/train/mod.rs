@@ -1,0 +1,70 @@
+//! Training and evaluation primitives: the loss, one optimizer step, and test accuracy.
+//!
+//! These are the pieces the Learner-style trainer is built from; they are public so a user can
+//! also write their own loop in a few lines:
+//!
+//! ```no_run
+//! use mnist_lab::{BackendKind, ModelKind, data::{MnistDataset, mnist_loader}, train};
+//! let device = BackendKind::Flex.device()?;
+//! let train_device = device.clone().autodiff();
+//! let data = MnistDataset::train(std::path::Path::new("tests/data/mnist-slice"))?;
+//! let loader = mnist_loader(data, 50, Some(42), &train_device);
+//! let mut model = ModelKind::SimpleCnn.init(&train_device);
+//! let mut optim = train::sgd(0.9);
+//! for batch in loader.iter() {
+//!     let (next, loss) = train::train_step(model, &mut optim, &batch?, 0.01);
+//!     model = next;
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod eval;
+
+pub use eval::{Evaluation, evaluate};
+
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig, momentum::MomentumConfig};
+use burn::tensor::{Int, Tensor};
+
+use crate::data::MnistBatch;
+use crate::model::Model;
+
+/// Mean negative log-likelihood of `targets` under `log_probs` (`[B, 10]`), as PyTorch's
+/// `F.nll_loss`.
+pub fn nll_loss(log_probs: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [batch, _] = log_probs.dims();
+    log_probs
+        .gather(1, targets.reshape([batch, 1]))
+        .mean()
+        .neg()
+}
+
+/// SGD with PyTorch's momentum semantics (dampening 0; burn's default dampening is 0.1).
+pub fn sgd(momentum: f64) -> ModuleOptimizer {
+    let config = SgdConfig::new();
+    if momentum > 0.0 {
+        config
+            .with_momentum(Some(
+                MomentumConfig::new()
+                    .with_momentum(momentum)
+                    .with_dampening(0.0),
+            ))
+            .init()
+    } else {
+        config.init()
+    }
+}
+
+/// One optimizer step on `batch` at learning rate `lr`; returns the updated model and the
+/// batch's loss. `model` and `batch` must live on an autodiff device.
+pub fn train_step(
+    model: Model,
+    optim: &mut ModuleOptimizer,
+    batch: &MnistBatch,
+    lr: f64,
+) -> (Model, f32) {
+    let log_probs = model.forward(batch.images.clone());
+    let loss = nll_loss(log_probs, batch.targets.clone());
+    let loss_value = loss.clone().into_scalar::<f32>();
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    (optim.step(lr, model, grads), loss_value)
+}

@@ -1,0 +1,164 @@
+//! The five networks: exact parameter counts, output shapes and values on every compiled
+//! backend, and the same outputs from the same weights across backends.
+
+mod common;
+
+use burn::module::Module;
+use burn::tensor::{Device, Distribution, Tensor};
+use mnist_lab::data::{MnistDataset, mnist_loader};
+use mnist_lab::model::{ComplexMlpConfig, Model};
+use mnist_lab::{BackendKind, ModelKind, ParamCounts};
+
+#[test]
+fn parameter_counts_are_exact() {
+    let device = BackendKind::Flex.device().unwrap();
+    let expected = [
+        (ModelKind::SimpleFc, 7_850, 7_850),
+        (ModelKind::ComplexMlp, 669_706, 669_706),
+        (ModelKind::SimpleCnn, 8_490, 8_490),
+        (ModelKind::ProvidedCnn, 21_840, 21_840),
+        // PyTorch counts 1,797,642; burn's num_params adds 1,856 batch-norm running statistics.
+        (ModelKind::ComplexCnn, 1_797_642, 1_799_498),
+    ];
+    for (kind, trainable, total) in expected {
+        let model = kind.init(&device);
+        assert_eq!(
+            model.param_counts(),
+            ParamCounts { trainable, total },
+            "{kind}"
+        );
+        assert_eq!(model.kind(), kind);
+        let summary = model.summary();
+        assert!(
+            summary.contains(&format!("trainable parameters: {trainable}")),
+            "{summary}"
+        );
+    }
+}
+
+#[test]
+fn model_names_parse_and_unknown_names_list_the_choices() {
+    for kind in ModelKind::ALL {
+        assert_eq!(kind.to_string().parse::<ModelKind>(), Ok(kind));
+    }
+    assert_eq!(
+        "complex-cnn".parse::<ModelKind>(),
+        Ok(ModelKind::ComplexCnn)
+    );
+    let err = "resnet".parse::<ModelKind>().unwrap_err().to_string();
+    assert!(
+        err.contains("simple_fc, complex_mlp, simple_cnn, provided_cnn, complex_cnn"),
+        "{err}"
+    );
+}
+
+fn real_images(n: usize, device: &Device) -> Tensor<4> {
+    let test = MnistDataset::test(&common::slice_dir()).unwrap().limit(n);
+    mnist_loader(test, n, None, device)
+        .iter()
+        .next()
+        .unwrap()
+        .unwrap()
+        .images
+}
+
+/// Rows of `log_probs` are log-probabilities: exp sums to 1.
+fn assert_log_probs(log_probs: &Tensor<2>, what: &str) {
+    let sums = log_probs
+        .clone()
+        .exp()
+        .sum_dim(1)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    for s in sums {
+        assert!((s - 1.0).abs() < 1e-4, "{what}: row sums to {s}");
+    }
+}
+
+/// Models small enough to compile quickly on lavapipe; the complex CNN runs on the CPU backends.
+fn models_for(kind: BackendKind) -> Vec<ModelKind> {
+    match kind {
+        BackendKind::Wgpu | BackendKind::Vulkan => {
+            vec![
+                ModelKind::SimpleFc,
+                ModelKind::ComplexMlp,
+                ModelKind::SimpleCnn,
+                ModelKind::ProvidedCnn,
+            ]
+        }
+        _ => ModelKind::ALL.to_vec(),
+    }
+}
+
+#[test]
+fn forward_gives_log_probabilities_of_shape_b_by_10_on_every_backend() {
+    for (backend, device) in common::compiled_devices() {
+        let images = real_images(4, &device);
+        for kind in models_for(backend) {
+            let out = kind.init(&device).forward(images.clone());
+            assert_eq!(out.dims(), [4, 10], "{kind} on {backend}");
+            assert_log_probs(&out, &format!("{kind} on {backend}"));
+        }
+    }
+}
+
+fn outputs(model: &Model, images: Tensor<4>) -> Vec<f32> {
+    model
+        .forward(images)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap()
+}
+
+#[test]
+fn same_weights_give_the_same_outputs_on_every_backend() {
+    let devices = common::compiled_devices();
+    let (_, flex) = &devices[0];
+    for kind in ModelKind::ALL {
+        flex.seed(1);
+        let reference_model = kind.init(flex);
+        let reference = outputs(&reference_model, real_images(8, flex));
+        for (backend, device) in devices.iter().skip(1) {
+            if !models_for(*backend).contains(&kind) {
+                continue;
+            }
+            let record = reference_model.clone().into_record();
+            let model = kind.init(device).load_record(record);
+            let diff = common::max_abs_diff(&reference, &outputs(&model, real_images(8, device)));
+            assert!(diff < 1e-4, "{kind}: flex vs {backend} differ by {diff}");
+        }
+    }
+}
+
+#[test]
+fn dropout_is_off_in_inference_unless_the_report_quirk_is_asked_for() {
+    let device = BackendKind::Flex.device().unwrap();
+    let images = real_images(8, &device);
+    device.seed(3);
+    let faithful = Model::ComplexMlp(ComplexMlpConfig::new().init(&device));
+    assert_eq!(
+        outputs(&faithful, images.clone()),
+        outputs(&faithful, images.clone())
+    );
+
+    let quirky = Model::ComplexMlp(
+        ComplexMlpConfig::new()
+            .with_dropout_at_test(true)
+            .init(&device),
+    );
+    let a = outputs(&quirky, images.clone());
+    let b = outputs(&quirky, images.clone());
+    assert!(
+        common::max_abs_diff(&a, &b) > 1e-3,
+        "dropout stays on at test time"
+    );
+
+    // On the training device, burn's dropout is active for both.
+    let ad = device.clone().autodiff();
+    let train_model = Model::ComplexMlp(ComplexMlpConfig::new().init(&ad));
+    let x = Tensor::<4>::random([8, 1, 28, 28], Distribution::Normal(0.0, 1.0), &ad);
+    let a = outputs(&train_model, x.clone());
+    let b = outputs(&train_model, x);
+    assert!(common::max_abs_diff(&a, &b) > 1e-3);
+}

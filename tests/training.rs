@@ -1,0 +1,73 @@
+//! A few hundred SGD steps of the simple CNN on the committed real slice learn the digits.
+
+mod common;
+
+use mnist_lab::data::{MnistDataset, mnist_loader};
+use mnist_lab::train::{self, evaluate};
+use mnist_lab::{BackendKind, ModelKind};
+
+#[test]
+fn simple_cnn_learns_the_slice_with_sgd() {
+    let device = BackendKind::Flex.device().unwrap();
+    let train_device = device.clone().autodiff();
+    train_device.seed(42);
+    let train_set = MnistDataset::train(&common::slice_dir()).unwrap();
+    let test_set = MnistDataset::test(&common::slice_dir()).unwrap();
+    let loader = mnist_loader(train_set, 50, Some(42), &train_device);
+    let test_loader = mnist_loader(test_set, 100, None, &device);
+
+    let mut model = ModelKind::SimpleCnn.init(&train_device);
+    let before = evaluate(&model, &*test_loader).unwrap();
+    let mut optim = train::sgd(0.9);
+    let mut losses = Vec::new();
+    for _epoch in 0..8 {
+        for batch in loader.iter() {
+            let (next, loss) = train::train_step(model, &mut optim, &batch.unwrap(), 0.01);
+            model = next;
+            losses.push(loss);
+        }
+    }
+    assert_eq!(losses.len(), 320);
+    let after = evaluate(&model, &*test_loader).unwrap();
+    println!(
+        "before: {}\nafter:  {}",
+        before.report_line(),
+        after.report_line()
+    );
+    assert_eq!(after.total, 1000);
+    assert!(
+        before.accuracy() < 0.3,
+        "untrained: {}",
+        before.report_line()
+    );
+    assert!(after.accuracy() > 0.90, "{}", after.report_line());
+    let first: f32 = losses[..20].iter().sum::<f32>() / 20.0;
+    let last: f32 = losses[losses.len() - 20..].iter().sum::<f32>() / 20.0;
+    assert!(last < first / 4.0, "loss fell from {first} to {last}");
+    // The confusion matrix accounts for every image, and the diagonal is the correct ones.
+    let cells: usize = after.confusion.iter().flatten().sum();
+    let diagonal: usize = (0..10).map(|c| after.confusion[c][c]).sum();
+    assert_eq!((cells, diagonal), (1000, after.correct));
+    assert!(
+        after.per_class_accuracy().iter().all(|&a| a > 0.6),
+        "{:?}",
+        after.per_class_accuracy()
+    );
+}
+
+#[test]
+fn nll_loss_matches_a_hand_computation() {
+    use burn::tensor::{Int, Tensor, TensorData};
+    let device = BackendKind::Flex.device().unwrap();
+    let log_probs = Tensor::<2>::from_data(
+        TensorData::new(
+            vec![0.1f32.ln(), 0.9f32.ln(), 0.5f32.ln(), 0.5f32.ln()],
+            [2, 2],
+        ),
+        &device,
+    );
+    let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 0], [2]), &device);
+    let loss = train::nll_loss(log_probs, targets).into_scalar::<f32>();
+    let expected = -(0.9f32.ln() + 0.5f32.ln()) / 2.0;
+    assert!((loss - expected).abs() < 1e-6, "{loss} vs {expected}");
+}
