@@ -27,10 +27,7 @@ struct Args {
 }
 
 fn main() {
-    if let Err(e) = run(Args::parse()) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    mnist_lab::cli::exit_on_error(run(Args::parse()));
 }
 
 fn read_matrix(path: &Path) -> Result<Matrix<f64>, Box<dyn std::error::Error>> {

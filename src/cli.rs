@@ -38,3 +38,11 @@ impl CommonArgs {
         crate::data::DataLocator::new(self.data_dir.clone()).locate()
     }
 }
+
+/// Ends an example: on error, prints `error: <message>` on one line and exits with status 1.
+pub fn exit_on_error(result: Result<(), Box<dyn std::error::Error>>) {
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}

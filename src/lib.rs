@@ -23,6 +23,7 @@ pub mod backend;
 pub mod cli;
 pub mod conv;
 pub mod data;
+pub mod experiment;
 mod fsutil;
 pub mod model;
 pub mod report;

@@ -18,15 +18,87 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod checkpoint;
+mod config;
 mod eval;
+mod trainer;
 
+pub use config::{
+    ConfigError, LearningRate, OptimizerKind, TrainingConfig, TrainingStage, parse_stages,
+};
 pub use eval::{Evaluation, evaluate};
+pub use trainer::{
+    HistoryRow, RunOutcome, RunSummary, StageResult, Trainer, epoch_seed, progress_line,
+    read_history,
+};
+
+use std::path::PathBuf;
 
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig, momentum::MomentumConfig};
 use burn::tensor::{Int, Tensor};
 
 use crate::data::MnistBatch;
 use crate::model::Model;
+
+/// Why a training run stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The configuration cannot run.
+    #[error("invalid training configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The backend is not compiled in.
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
+    /// A data set had nothing to train on.
+    #[error("the {what} set is empty")]
+    EmptyData {
+        /// `training` or `test`.
+        what: &'static str,
+    },
+    /// The loader failed.
+    #[error("reading a batch failed: {0}")]
+    Data(burn::data::dataset::DatasetError),
+    /// A file could not be written or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A checkpoint or history file is unusable.
+    #[error("{path}: {message}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The loss became NaN or infinite.
+    #[error(
+        "training diverged: loss {loss} at stage {stage} (learning rate {}), epoch {epoch}, \
+         batch {batch}; lower the learning rate. {}",
+        config::LearningRate(*learning_rate),
+        match last_checkpoint {
+            Some(e) => format!("The checkpoint of epoch {e} is the last good one."),
+            None => "No checkpoint was written yet.".to_string(),
+        }
+    )]
+    Diverged {
+        /// The non-finite loss.
+        loss: f32,
+        /// Learning rate of the stage.
+        learning_rate: f64,
+        /// 1-based stage.
+        stage: usize,
+        /// 1-based global epoch.
+        epoch: usize,
+        /// 1-based batch of the epoch.
+        batch: usize,
+        /// Epoch of the last complete checkpoint, if any.
+        last_checkpoint: Option<usize>,
+    },
+}
 
 /// Mean negative log-likelihood of `targets` under `log_probs` (`[B, 10]`), as PyTorch's
 /// `F.nll_loss`.

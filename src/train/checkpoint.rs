@@ -1,0 +1,122 @@
+//! Per-epoch checkpoints: model, optimizer state and run state, each written atomically.
+//!
+//! Layout under `<out>/checkpoints/`: `model-<epoch>.bpk`, `optim-<epoch>.bpk` (burnpack bytes)
+//! and `state-<epoch>.json`. The state file is written last and marks the checkpoint complete:
+//! a run killed in the middle of a save leaves the previous complete checkpoint as the latest.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+
+use super::TrainError;
+use super::trainer::StageResult;
+use crate::fsutil::write_atomic;
+use crate::model::Model;
+
+/// What a checkpoint remembers beyond the weights: enough to continue as if never stopped.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CheckpointState {
+    /// Global epochs completed (1-based count).
+    pub epoch: usize,
+    /// Optimizer steps taken so far.
+    pub steps: usize,
+    /// Results of the stages finished so far.
+    pub stages: Vec<StageResult>,
+    /// Training images seen so far, and the seconds spent training them.
+    pub images_trained: usize,
+    /// Seconds spent in training steps so far.
+    pub train_seconds: f64,
+}
+
+/// The checkpoint directory of a run directory.
+pub fn checkpoint_dir(out: &Path) -> PathBuf {
+    out.join("checkpoints")
+}
+
+fn paths(dir: &Path, epoch: usize) -> [PathBuf; 3] {
+    [
+        dir.join(format!("model-{epoch}.bpk")),
+        dir.join(format!("optim-{epoch}.bpk")),
+        dir.join(format!("state-{epoch}.json")),
+    ]
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn record_err(path: &Path, message: impl ToString) -> TrainError {
+    TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+/// Saves a complete checkpoint of epoch `state.epoch`.
+pub fn save(
+    dir: &Path,
+    model: &Model,
+    optim: &ModuleOptimizer,
+    state: &CheckpointState,
+) -> Result<(), TrainError> {
+    let [model_path, optim_path, state_path] = paths(dir, state.epoch);
+    let model_bytes = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| record_err(&model_path, e))?;
+    write_atomic(&model_path, &model_bytes).map_err(io_err(&model_path))?;
+    let optim_bytes = optim.into_bytes().map_err(|e| record_err(&optim_path, e))?;
+    write_atomic(&optim_path, &optim_bytes).map_err(io_err(&optim_path))?;
+    let json = serde_json::to_vec_pretty(state).map_err(|e| record_err(&state_path, e))?;
+    write_atomic(&state_path, &json).map_err(io_err(&state_path))
+}
+
+/// The highest epoch with a complete checkpoint in `dir`, if any.
+pub fn latest(dir: &Path) -> Option<usize> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_prefix("state-")?
+                .strip_suffix(".json")?
+                .parse()
+                .ok()
+        })
+        .max()
+}
+
+/// Loads checkpoint `epoch` into `model` (which sets the architecture and device) and `optim`.
+/// A checkpoint of another model or shape is an error naming the file, not a panic.
+pub fn load(
+    dir: &Path,
+    epoch: usize,
+    model: Model,
+    optim: ModuleOptimizer,
+) -> Result<(Model, ModuleOptimizer, CheckpointState), TrainError> {
+    let [model_path, optim_path, state_path] = paths(dir, epoch);
+    let state_bytes = std::fs::read(&state_path).map_err(io_err(&state_path))?;
+    let state: CheckpointState =
+        serde_json::from_slice(&state_bytes).map_err(|e| record_err(&state_path, e))?;
+    let model_bytes = std::fs::read(&model_path).map_err(io_err(&model_path))?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(model_bytes))
+        .map_err(|e| record_err(&model_path, e))?;
+    let kind = model.kind();
+    let model = model.try_load_record(record).map_err(|e| {
+        record_err(
+            &model_path,
+            format!("does not fit a {kind} ({e}); was it saved by another model?"),
+        )
+    })?;
+    let optim_bytes = std::fs::read(&optim_path).map_err(io_err(&optim_path))?;
+    let optim = optim
+        .from_bytes(Bytes::from_bytes_vec(optim_bytes))
+        .map_err(|e| record_err(&optim_path, e))?;
+    Ok((model, optim, state))
+}

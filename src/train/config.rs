@@ -1,0 +1,331 @@
+//! What a training run does, as data: saved as `config.json` next to its results.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::config::Config;
+use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer};
+
+use crate::model::ModelKind;
+
+/// One stage of training: `epochs` epochs at a constant `learning_rate`. Stages continue the
+/// same model and optimizer state, as the report's "continued to train for 2 epochs with
+/// lr=0.001".
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainingStage {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Learning rate of every step of the stage.
+    pub learning_rate: f64,
+}
+
+impl TrainingStage {
+    /// A stage of `epochs` epochs at `learning_rate`.
+    pub fn new(epochs: usize, learning_rate: f64) -> Self {
+        Self {
+            epochs,
+            learning_rate,
+        }
+    }
+}
+
+impl fmt::Display for TrainingStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.epochs, LearningRate(self.learning_rate))
+    }
+}
+
+/// Shows a learning rate compactly: `0.001`, but `1e-5` and `1e300` rather than long digits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LearningRate(pub f64);
+
+impl fmt::Display for LearningRate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let x = self.0;
+        if x != 0.0 && !(1e-4..1e4).contains(&x.abs()) {
+            write!(f, "{x:e}")
+        } else {
+            write!(f, "{x}")
+        }
+    }
+}
+
+/// A configuration that cannot run, caught before any work starts.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// A stage not written as `EPOCHS@LR`.
+    #[error("stage `{spec}` is not EPOCHS@LEARNING_RATE; write stages like `2@0.01,2@0.001`")]
+    BadStage {
+        /// The offending piece.
+        spec: String,
+    },
+    /// No stages at all.
+    #[error("no training stages; give at least one as EPOCHS@LEARNING_RATE, e.g. `5@0.001`")]
+    NoStages,
+    /// A stage of zero epochs.
+    #[error("stage {index} ({stage}) has 0 epochs; every stage needs at least 1")]
+    ZeroEpochs {
+        /// 1-based stage number.
+        index: usize,
+        /// The stage.
+        stage: TrainingStage,
+    },
+    /// A learning rate that is zero, negative or not a number.
+    #[error(
+        "stage {index} has learning rate {learning_rate}; it must be a finite number above 0 (e.g. 0.01)"
+    )]
+    BadLearningRate {
+        /// 1-based stage number.
+        index: usize,
+        /// The rate.
+        learning_rate: f64,
+    },
+    /// A batch size of zero.
+    #[error(
+        "{which} batch size is 0; it must be at least 1 (the report uses 50 for training, 100 for testing)"
+    )]
+    ZeroBatch {
+        /// `training` or `test`.
+        which: &'static str,
+    },
+    /// Momentum outside `[0, 1)`.
+    #[error("momentum {0} is outside [0, 1); the report uses 0.9")]
+    BadMomentum(f64),
+    /// A log interval of zero.
+    #[error("log interval is 0 batches; it must be at least 1 (the report logs every 100)")]
+    ZeroLogInterval,
+    /// An optimizer name that is not known.
+    #[error("unknown optimizer `{0}`: expected one of sgd, adam, adamw")]
+    UnknownOptimizer(String),
+}
+
+/// Parses `2@0.01,2@0.001` into stages.
+///
+/// ```
+/// use mnist_lab::train::{TrainingStage, parse_stages};
+/// assert_eq!(parse_stages("2@0.01, 2@1e-3")?, vec![TrainingStage::new(2, 0.01), TrainingStage::new(2, 0.001)]);
+/// # Ok::<(), mnist_lab::train::ConfigError>(())
+/// ```
+pub fn parse_stages(text: &str) -> Result<Vec<TrainingStage>, ConfigError> {
+    let stages = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|spec| {
+            let bad = || ConfigError::BadStage {
+                spec: spec.to_string(),
+            };
+            let (epochs, lr) = spec.split_once('@').ok_or_else(bad)?;
+            Ok(TrainingStage {
+                epochs: epochs.trim().parse().map_err(|_| bad())?,
+                learning_rate: lr.trim().parse().map_err(|_| bad())?,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    validate_stages(&stages)?;
+    Ok(stages)
+}
+
+fn validate_stages(stages: &[TrainingStage]) -> Result<(), ConfigError> {
+    if stages.is_empty() {
+        return Err(ConfigError::NoStages);
+    }
+    for (i, stage) in stages.iter().enumerate() {
+        if stage.epochs == 0 {
+            return Err(ConfigError::ZeroEpochs {
+                index: i + 1,
+                stage: *stage,
+            });
+        }
+        if !(stage.learning_rate.is_finite() && stage.learning_rate > 0.0) {
+            return Err(ConfigError::BadLearningRate {
+                index: i + 1,
+                learning_rate: stage.learning_rate,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Which optimizer updates the weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// SGD with PyTorch's momentum (dampening 0), as in the report.
+    #[default]
+    Sgd,
+    /// Adam with burn's defaults (betas 0.9, 0.999).
+    Adam,
+    /// AdamW with burn's defaults.
+    AdamW,
+}
+
+impl FromStr for OptimizerKind {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sgd" => Ok(Self::Sgd),
+            "adam" => Ok(Self::Adam),
+            "adamw" => Ok(Self::AdamW),
+            _ => Err(ConfigError::UnknownOptimizer(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sgd => "sgd",
+            Self::Adam => "adam",
+            Self::AdamW => "adamw",
+        })
+    }
+}
+
+/// Everything that decides what a run computes. Two runs with equal configs on the same backend
+/// compute the same losses.
+#[derive(Config, Debug)]
+pub struct TrainingConfig {
+    /// The network.
+    pub model: ModelKind,
+    /// Stages, run in order on the same model and optimizer state.
+    pub stages: Vec<TrainingStage>,
+    /// Images per training step.
+    #[config(default = 50)]
+    pub batch_size: usize,
+    /// Images per evaluation batch.
+    #[config(default = 100)]
+    pub test_batch_size: usize,
+    /// The optimizer.
+    #[config(default = "OptimizerKind::Sgd")]
+    pub optimizer: OptimizerKind,
+    /// SGD momentum (ignored by Adam and AdamW).
+    #[config(default = 0.9)]
+    pub momentum: f64,
+    /// Seed of the weights, the shuffling and dropout.
+    #[config(default = 42)]
+    pub seed: u64,
+    /// Batches between two log lines.
+    #[config(default = 100)]
+    pub log_interval: usize,
+    /// Train on the first N training images only (all when `None`).
+    #[config(default = "None")]
+    pub limit_train: Option<usize>,
+    /// The report's MLP quirk: dropout also at test time (see `ComplexMlpConfig`).
+    #[config(default = false)]
+    pub mlp_dropout_at_test: bool,
+}
+
+impl TrainingConfig {
+    /// Checks everything that can be checked before work starts.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_stages(&self.stages)?;
+        if self.batch_size == 0 {
+            return Err(ConfigError::ZeroBatch { which: "training" });
+        }
+        if self.test_batch_size == 0 {
+            return Err(ConfigError::ZeroBatch { which: "test" });
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return Err(ConfigError::BadMomentum(self.momentum));
+        }
+        if self.log_interval == 0 {
+            return Err(ConfigError::ZeroLogInterval);
+        }
+        Ok(())
+    }
+
+    /// Total epochs over all stages.
+    pub fn total_epochs(&self) -> usize {
+        self.stages.iter().map(|s| s.epochs).sum()
+    }
+
+    /// The stage (0-based) that global epoch `epoch` (1-based) belongs to.
+    pub fn stage_of_epoch(&self, epoch: usize) -> Option<usize> {
+        let mut end = 0;
+        self.stages.iter().position(|s| {
+            end += s.epochs;
+            epoch <= end
+        })
+    }
+
+    /// A fresh optimizer as configured.
+    pub fn optimizer(&self) -> ModuleOptimizer {
+        match self.optimizer {
+            OptimizerKind::Sgd => super::sgd(self.momentum),
+            OptimizerKind::Adam => AdamConfig::new().init(),
+            OptimizerKind::AdamW => AdamWConfig::new().init(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_parse_and_bad_ones_say_why() {
+        assert_eq!(parse_stages("5@1e-3,5@1e-4").unwrap().len(), 2);
+        assert_eq!(parse_stages(""), Err(ConfigError::NoStages));
+        assert!(matches!(
+            parse_stages("2:0.01"),
+            Err(ConfigError::BadStage { .. })
+        ));
+        assert!(matches!(
+            parse_stages("0@0.01"),
+            Err(ConfigError::ZeroEpochs { index: 1, .. })
+        ));
+        assert!(matches!(
+            parse_stages("1@0.1,2@-0.01"),
+            Err(ConfigError::BadLearningRate { index: 2, .. })
+        ));
+        assert!(matches!(
+            parse_stages("1@NaN"),
+            Err(ConfigError::BadLearningRate { .. })
+        ));
+        let msg = parse_stages("two@0.1").unwrap_err().to_string();
+        assert!(
+            msg.contains("`two@0.1`") && msg.contains("2@0.01,2@0.001"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn epochs_map_to_stages() {
+        let config =
+            TrainingConfig::new(ModelKind::SimpleFc, parse_stages("2@0.01,3@0.001").unwrap());
+        assert_eq!(config.total_epochs(), 5);
+        let stages: Vec<_> = (1..=6).map(|e| config.stage_of_epoch(e)).collect();
+        assert_eq!(
+            stages,
+            vec![Some(0), Some(0), Some(1), Some(1), Some(1), None]
+        );
+    }
+
+    #[test]
+    fn invalid_configs_are_rejected_with_the_accepted_values() {
+        let ok = TrainingConfig::new(ModelKind::SimpleFc, vec![TrainingStage::new(1, 0.01)]);
+        assert_eq!(ok.validate(), Ok(()));
+        let msg = ok
+            .clone()
+            .with_batch_size(0)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("at least 1") && msg.contains("50"), "{msg}");
+        assert!(ok.clone().with_momentum(1.0).validate().is_err());
+        let mut empty = ok.clone();
+        empty.stages.clear();
+        assert_eq!(empty.validate(), Err(ConfigError::NoStages));
+        assert!(ok.with_log_interval(0).validate().is_err());
+        assert_eq!("AdamW".parse::<OptimizerKind>(), Ok(OptimizerKind::AdamW));
+        assert!(
+            "rmsprop"
+                .parse::<OptimizerKind>()
+                .unwrap_err()
+                .to_string()
+                .contains("sgd, adam, adamw")
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! The trainer on the committed real slice: determinism, exact resume, a complete summary, and
+//! a clean stop on divergence.
+
+mod common;
+
+use std::path::Path;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+use mnist_lab::data::MnistDataset;
+use mnist_lab::train::{TrainError, Trainer, TrainingConfig, checkpoint, parse_stages};
+use mnist_lab::{BackendKind, Model, ModelKind};
+
+/// Burn's random generator (weight init, dropout) is per backend and process-wide: two trainings
+/// in parallel threads of one process would draw from it in an interleaved order. The tests of
+/// this file train one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn data() -> (MnistDataset, MnistDataset) {
+    let dir = common::slice_dir();
+    (
+        MnistDataset::train(&dir).unwrap(),
+        MnistDataset::test(&dir).unwrap().limit(500),
+    )
+}
+
+fn config(model: ModelKind, stages: &str) -> TrainingConfig {
+    TrainingConfig::new(model, parse_stages(stages).unwrap())
+        .with_limit_train(Some(600))
+        .with_log_interval(4)
+}
+
+fn run(config: TrainingConfig, out: &Path) -> mnist_lab::train::RunOutcome {
+    let (train, test) = data();
+    Trainer::new(config, BackendKind::Flex, out)
+        .unwrap()
+        .quiet()
+        .fit(train, test)
+        .unwrap()
+}
+
+/// Every float tensor of a model (weights, biases, batch-norm statistics), in order.
+fn weights(model: &Model) -> Vec<Vec<f32>> {
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0
+                .push(param.val().into_data().try_to_vec::<f32>().unwrap());
+        }
+    }
+    let mut c = Collect(vec![]);
+    model.visit(&mut c);
+    c.0
+}
+
+fn losses(outcome: &mnist_lab::train::RunOutcome) -> Vec<f32> {
+    outcome.history.iter().map(|r| r.loss).collect()
+}
+
+#[test]
+fn same_seed_same_losses() {
+    let _serial = serial();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let first = run(config(ModelKind::ProvidedCnn, "1@0.01"), a.path());
+    let second = run(config(ModelKind::ProvidedCnn, "1@0.01"), b.path());
+    assert_eq!(losses(&first).len(), 12);
+    assert_eq!(losses(&first), losses(&second));
+    let other = run(
+        config(ModelKind::ProvidedCnn, "1@0.01").with_seed(7),
+        b.path(),
+    );
+    assert_ne!(losses(&first), losses(&other));
+}
+
+#[test]
+fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
+    let _serial = serial();
+    // The complex CNN: batch norm running statistics, dropout and momentum all must resume.
+    let stages = "1@0.02,1@0.005";
+    let whole = tempfile::tempdir().unwrap();
+    let uninterrupted = run(config(ModelKind::ComplexCnn, stages), whole.path());
+
+    let parts = tempfile::tempdir().unwrap();
+    let (train, test) = data();
+    let stopped = Trainer::new(
+        config(ModelKind::ComplexCnn, stages),
+        BackendKind::Flex,
+        parts.path(),
+    )
+    .unwrap()
+    .quiet()
+    .stop_after(1)
+    .fit(train.clone(), test.clone())
+    .unwrap();
+    assert_eq!(stopped.summary.stages.len(), 1);
+    assert_eq!(
+        checkpoint::latest(&checkpoint::checkpoint_dir(parts.path())),
+        Some(1)
+    );
+    let resumed = Trainer::new(
+        config(ModelKind::ComplexCnn, stages),
+        BackendKind::Flex,
+        parts.path(),
+    )
+    .unwrap()
+    .quiet()
+    .resume_from(1)
+    .fit(train, test)
+    .unwrap();
+
+    assert_eq!(
+        losses(&resumed),
+        losses(&uninterrupted),
+        "same losses, momentum included"
+    );
+    assert_eq!(
+        weights(&resumed.model),
+        weights(&uninterrupted.model),
+        "same weights and statistics"
+    );
+    // Exact counts; accuracies equal up to the JSON round trip of the checkpoint state.
+    for (a, b) in resumed
+        .summary
+        .stages
+        .iter()
+        .zip(&uninterrupted.summary.stages)
+    {
+        assert_eq!(
+            (a.correct, a.total, &a.confusion),
+            (b.correct, b.total, &b.confusion)
+        );
+        assert!((a.final_loss - b.final_loss).abs() < 1e-9);
+        for (x, y) in a.per_class_accuracy.iter().zip(&b.per_class_accuracy) {
+            assert!((x - y).abs() < 1e-9);
+        }
+    }
+    assert_eq!(resumed.summary.stages.len(), 2);
+    assert_eq!(resumed.summary.resumed_from_epoch, Some(1));
+}
+
+#[test]
+fn a_run_writes_a_complete_summary_config_history_and_checkpoints() {
+    let _serial = serial();
+    let out = tempfile::tempdir().unwrap();
+    let outcome = run(config(ModelKind::SimpleCnn, "1@0.05,1@0.01"), out.path());
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["model"], "simple_cnn");
+    assert_eq!(summary["backend"], "flex");
+    assert_eq!(summary["params"], 8490);
+    assert_eq!(summary["seed"], 42);
+    for key in ["train_images_per_sec", "wall_seconds"] {
+        assert!(summary[key].as_f64().unwrap() > 0.0, "{key}");
+    }
+    let stages = summary["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 2);
+    for (stage, lr) in stages.iter().zip([0.05, 0.01]) {
+        assert_eq!(stage["epochs"], 1);
+        assert_eq!(stage["learning_rate"], lr);
+        assert_eq!(stage["total"], 500);
+        let (correct, accuracy) = (
+            stage["correct"].as_u64().unwrap(),
+            stage["test_accuracy"].as_f64().unwrap(),
+        );
+        assert!((accuracy - correct as f64 / 5.0).abs() < 1e-9);
+        assert!(stage["final_loss"].as_f64().unwrap() > 0.0);
+        assert_eq!(stage["per_class_accuracy"].as_array().unwrap().len(), 10);
+    }
+    assert!(
+        outcome.summary.stages[1].test_accuracy > 60.0,
+        "{:?}",
+        outcome.summary.stages[1]
+    );
+
+    let saved: TrainingConfig =
+        serde_json::from_slice(&std::fs::read(out.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(saved.stages, parse_stages("1@0.05,1@0.01").unwrap());
+    let history = std::fs::read_to_string(out.path().join("history.csv")).unwrap();
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(lines[0], "step,epoch,loss,lr");
+    assert_eq!(lines.len(), 1 + 24);
+    assert!(lines[24].starts_with("24,2,"));
+    assert_eq!(
+        checkpoint::latest(&checkpoint::checkpoint_dir(out.path())),
+        Some(2)
+    );
+}
+
+#[test]
+fn divergence_stops_cleanly_and_keeps_the_last_good_checkpoint() {
+    let _serial = serial();
+    let out = tempfile::tempdir().unwrap();
+    let (train, test) = data();
+    let err = Trainer::new(
+        config(ModelKind::SimpleCnn, "1@0.01,1@1e300"),
+        BackendKind::Flex,
+        out.path(),
+    )
+    .unwrap()
+    .quiet()
+    .fit(train, test)
+    .err()
+    .expect("a learning rate of 1e300 (infinite in f32) diverges");
+    match &err {
+        TrainError::Diverged {
+            stage,
+            learning_rate,
+            last_checkpoint,
+            epoch,
+            ..
+        } => {
+            assert_eq!(
+                (*stage, *learning_rate, *last_checkpoint, *epoch),
+                (2, 1e300, Some(1), 2)
+            );
+        }
+        other => panic!("expected Diverged, got {other}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.contains("learning rate 1e300")
+            && msg.contains("stage 2")
+            && msg.contains("epoch 1 is the last good one"),
+        "{msg}"
+    );
+    let dir = checkpoint::checkpoint_dir(out.path());
+    assert_eq!(checkpoint::latest(&dir), Some(1));
+    let device = BackendKind::Flex.device().unwrap().autodiff();
+    let (_, _, state) = checkpoint::load(
+        &dir,
+        1,
+        ModelKind::SimpleCnn.init(&device),
+        mnist_lab::train::sgd(0.9),
+    )
+    .unwrap();
+    assert_eq!(state.epoch, 1);
+}
+
+#[test]
+fn a_checkpoint_of_another_model_is_a_clear_error() {
+    let _serial = serial();
+    let out = tempfile::tempdir().unwrap();
+    run(config(ModelKind::SimpleFc, "1@0.01"), out.path());
+    let device = BackendKind::Flex.device().unwrap().autodiff();
+    let dir = checkpoint::checkpoint_dir(out.path());
+    let err = checkpoint::load(
+        &dir,
+        1,
+        ModelKind::SimpleCnn.init(&device),
+        mnist_lab::train::sgd(0.9),
+    )
+    .err()
+    .expect("a simple FC checkpoint does not fit the simple CNN");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("model-1.bpk") && msg.contains("does not fit a simple_cnn"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn invalid_configs_fail_before_any_work() {
+    let _serial = serial();
+    let out = tempfile::tempdir().unwrap();
+    let bad = config(ModelKind::SimpleFc, "1@0.01").with_batch_size(0);
+    let err = Trainer::new(bad, BackendKind::Flex, out.path())
+        .err()
+        .unwrap();
+    assert!(matches!(err, TrainError::Config(_)), "{err}");
+    assert!(
+        std::fs::read_dir(out.path()).unwrap().next().is_none(),
+        "nothing written"
+    );
+}
