@@ -6,7 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::tensor::module::conv2d as burn_conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Tensor, TensorData};
 use clap::Parser;
+use mnist_lab::BackendKind;
 use mnist_lab::conv::{Matrix, conv2d, largest_kernel, output_size, report_image, sharpen_kernel};
 
 /// Convolve an image by a kernel by hand.
@@ -24,6 +28,39 @@ struct Args {
     /// Zero padding on each side (with --image/--kernel).
     #[arg(long, default_value_t = 0)]
     padding: usize,
+    /// Backend whose `conv2d` is checked against the hand-written result.
+    #[arg(long, default_value_t = BackendKind::default())]
+    backend: BackendKind,
+}
+
+/// Runs burn's `conv2d` on `backend` and returns the largest difference from `ours`.
+fn burn_difference(
+    backend: BackendKind,
+    image: &Matrix<f64>,
+    kernel: &Matrix<f64>,
+    stride: usize,
+    padding: usize,
+    ours: &Matrix<f64>,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let device = backend.device()?;
+    let as_tensor = |m: &Matrix<f64>| {
+        let (rows, cols) = m.shape();
+        let values: Vec<f32> = m
+            .to_rows()
+            .into_iter()
+            .flatten()
+            .map(|v| v as f32)
+            .collect();
+        Tensor::<4>::from_data(TensorData::new(values, [1, 1, rows, cols]), &device)
+    };
+    let options = ConvOptions::new([stride, stride], [padding, padding], [1, 1], 1);
+    let theirs = burn_conv2d(as_tensor(image), as_tensor(kernel), None, options);
+    let theirs = theirs.into_data().try_to_vec::<f32>()?;
+    let ours = ours.to_rows().into_iter().flatten();
+    Ok(ours
+        .zip(theirs)
+        .map(|(a, b)| (a - b as f64).abs())
+        .fold(0.0, f64::max))
 }
 
 fn main() {
@@ -41,21 +78,13 @@ fn show<T: std::fmt::Display>(title: &str, m: &Matrix<T>) {
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.image.is_some() || args.kernel.is_some() {
-        let as_f64 = |m: Matrix<i64>| {
-            Matrix::from_rows(
-                m.to_rows()
-                    .into_iter()
-                    .map(|r| r.into_iter().map(|v| v as f64).collect())
-                    .collect(),
-            )
-        };
         let image = match &args.image {
             Some(p) => read_matrix(p)?,
-            None => as_f64(report_image())?,
+            None => report_image().map(|v| v as f64),
         };
         let kernel = match &args.kernel {
             Some(p) => read_matrix(p)?,
-            None => as_f64(sharpen_kernel())?,
+            None => sharpen_kernel().map(|v| v as f64),
         };
         show("image", &image);
         show("kernel", &kernel);
@@ -69,6 +98,18 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         show(
             &format!("output (stride {}, padding {})", args.stride, args.padding),
             &out,
+        );
+        let diff = burn_difference(
+            args.backend,
+            &image,
+            &kernel,
+            args.stride,
+            args.padding,
+            &out,
+        )?;
+        println!(
+            "burn's conv2d on {} differs by at most {diff:e}",
+            args.backend
         );
         return Ok(());
     }
@@ -85,6 +126,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let first = output_size(28, 5, 0, 1)?;
     let second = output_size(first, 5, 0, 1)?;
     println!("Q3: 28x28 -> 5x5 conv -> {first}x{first} -> 5x5 conv -> {second}x{second}");
+    let (image_f, kernel_f) = (image.map(|v| v as f64), kernel.map(|v| v as f64));
+    for (stride, padding) in [(1, 0), (2, 0), (1, 1)] {
+        let ours = conv2d(&image_f, &kernel_f, stride, padding)?;
+        let diff = burn_difference(args.backend, &image_f, &kernel_f, stride, padding, &ours)?;
+        println!(
+            "burn's conv2d on {} (stride {stride}, padding {padding}) differs by at most {diff:e}",
+            args.backend
+        );
+    }
     let largest = largest_kernel(28, 0);
     println!(
         "Q2: the largest filter on an unpadded 28x28 image is {largest}x{largest} (output {0}x{0})",

@@ -167,6 +167,15 @@ impl<T: Copy> Matrix<T> {
         self.data[r * self.cols + c]
     }
 
+    /// The matrix with `f` applied to every element (e.g. `|v| v as f64`).
+    pub fn map<U>(&self, f: impl Fn(T) -> U) -> Matrix<U> {
+        Matrix {
+            rows: self.rows,
+            cols: self.cols,
+            data: self.data.iter().map(|&v| f(v)).collect(),
+        }
+    }
+
     /// The rows as vectors.
     pub fn to_rows(&self) -> Vec<Vec<T>> {
         self.data.chunks(self.cols).map(<[T]>::to_vec).collect()
@@ -406,16 +415,13 @@ mod tests {
     #[test]
     fn floats_work_too() {
         let image = report_image();
-        let f = |m: &Matrix<i64>| {
-            Matrix::from_rows(
-                m.to_rows()
-                    .into_iter()
-                    .map(|r| r.into_iter().map(|v| v as f64).collect())
-                    .collect(),
-            )
-            .unwrap()
-        };
-        let out = conv2d(&f(&image), &f(&sharpen_kernel()), 1, 0).unwrap();
+        let out = conv2d(
+            &image.map(|v| v as f64),
+            &sharpen_kernel().map(|v| v as f64),
+            1,
+            0,
+        )
+        .unwrap();
         assert_eq!(out.get(1, 1), 15.0);
     }
 

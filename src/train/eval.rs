@@ -1,6 +1,7 @@
 //! Test-set evaluation: accuracy, per-class accuracy and the confusion matrix.
 
 use burn::data::dataloader::DataLoader;
+use burn::data::dataset::DatasetError;
 use burn::module::Module;
 
 use super::nll_loss;
@@ -59,7 +60,7 @@ impl Evaluation {
 pub fn evaluate(
     model: &Model,
     loader: &dyn DataLoader<MnistBatch>,
-) -> Result<Evaluation, burn::data::dataset::DatasetError> {
+) -> Result<Evaluation, DatasetError> {
     let model = model.valid();
     let mut eval = Evaluation {
         correct: 0,
@@ -78,12 +79,12 @@ pub fn evaluate(
             .argmax(1)
             .into_data_as::<i64>()
             .try_to_vec::<i64>()
-            .unwrap_or_default();
+            .map_err(DatasetError::new)?;
         let truth = batch
             .targets
             .into_data_as::<i64>()
             .try_to_vec::<i64>()
-            .unwrap_or_default();
+            .map_err(DatasetError::new)?;
         for (&t, &p) in truth.iter().zip(&predicted) {
             eval.confusion[t as usize][p as usize] += 1;
             eval.correct += usize::from(t == p);

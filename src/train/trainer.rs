@@ -10,6 +10,7 @@
 //! Every epoch draws its shuffling and dropout from `(seed, epoch)` alone, so a run resumed from
 //! the checkpoint of epoch k computes exactly what an uninterrupted run computes.
 
+use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -243,7 +244,7 @@ impl Trainer {
             train_device.seed(seed);
             let loader = mnist_loader(train.clone(), config.batch_size, Some(seed), &train_device);
             let mut seen = 0;
-            let mut recent = Vec::with_capacity(config.log_interval);
+            let mut recent = VecDeque::with_capacity(config.log_interval);
             let epoch_start = Instant::now();
             for (i, batch) in loader.iter().enumerate() {
                 let batch = batch.map_err(TrainError::Data)?;
@@ -269,9 +270,9 @@ impl Trainer {
                     learning_rate: stage.learning_rate,
                 });
                 if recent.len() == config.log_interval {
-                    recent.remove(0);
+                    recent.pop_front();
                 }
-                recent.push(loss as f64);
+                recent.push_back(loss as f64);
                 if self.verbose
                     && ((i + 1) % config.log_interval == 0 || (is_tty && seen == n_train))
                 {
@@ -287,7 +288,9 @@ impl Trainer {
                 if self.verbose {
                     println!("{}", eval.report_line());
                 }
-                state.stages.push(stage_result(stage, &eval, &recent));
+                state
+                    .stages
+                    .push(stage_result(stage, &eval, recent.make_contiguous()));
             }
             write_history(&self.out.join("history.csv"), &history)?;
             checkpoint::save(&ckpt_dir, &model, &optim, &state)?;
