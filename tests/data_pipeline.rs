@@ -175,6 +175,8 @@ enum Reply {
     NotFound,
     /// Promise the whole body, send half, close.
     CutShort(Vec<u8>),
+    /// Read the request, then say nothing for 30 seconds.
+    Silent,
 }
 
 /// A tiny HTTP/1.1 server on 127.0.0.1. `script` maps a path to the replies for its 1st, 2nd, ...
@@ -227,6 +229,10 @@ fn serve(script: HashMap<String, Vec<Reply>>, max_requests: usize) -> (String, A
                     body.len()
                 )
                 .and_then(|_| stream.write_all(&body[..body.len() / 2])),
+                Reply::Silent => {
+                    std::thread::sleep(Duration::from_secs(30));
+                    Ok(())
+                }
             };
         }
     });
@@ -355,4 +361,21 @@ fn a_cut_connection_is_retried_and_a_dead_mirror_skipped() {
         5,
         "four files, one of them twice"
     );
+}
+
+#[test]
+fn a_silent_server_times_out_and_leaves_nothing_in_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let script = MNIST_FILES
+        .iter()
+        .map(|f| (format!("/mnist/{}.gz", f.stem), vec![Reply::Silent]))
+        .collect();
+    let (url, _) = serve(script, 1);
+    let mut locator = downloader(cache.path(), vec![url]);
+    locator.timeout = Duration::from_secs(1);
+    let err = locator.locate_with_env(None).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, SourceError::DownloadFailed { .. }));
+    assert!(msg.contains("timeout"), "{msg}");
+    assert!(cache_entries(cache.path()).is_empty());
 }
