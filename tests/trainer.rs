@@ -278,3 +278,23 @@ fn invalid_configs_fail_before_any_work() {
         "nothing written"
     );
 }
+
+#[test]
+fn empty_data_sets_are_errors_not_zero_accuracy() {
+    let _serial = serial();
+    let out = tempfile::tempdir().unwrap();
+    let (train, test) = data();
+    let trainer = || {
+        Trainer::new(
+            config(ModelKind::SimpleFc, "1@0.01"),
+            BackendKind::Flex,
+            out.path(),
+        )
+        .unwrap()
+        .quiet()
+    };
+    let err = trainer().fit(train.clone(), test.limit(0)).err().unwrap();
+    assert_eq!(err.to_string(), "the test set is empty");
+    let err = trainer().fit(train.limit(0), test).err().unwrap();
+    assert_eq!(err.to_string(), "the training set is empty");
+}

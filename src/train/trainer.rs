@@ -205,6 +205,9 @@ impl Trainer {
         if n_train == 0 {
             return Err(TrainError::EmptyData { what: "training" });
         }
+        if n_test == 0 {
+            return Err(TrainError::EmptyData { what: "test" });
+        }
         let train_device = self.device.clone().autodiff();
         let ckpt_dir = checkpoint::checkpoint_dir(&self.out);
         let config_path = self.out.join("config.json");
