@@ -298,3 +298,42 @@ fn empty_data_sets_are_errors_not_zero_accuracy() {
     let err = trainer().fit(train.limit(0), test).err().unwrap();
     assert_eq!(err.to_string(), "the training set is empty");
 }
+
+#[test]
+fn corrupt_checkpoint_files_are_errors_naming_the_file() {
+    let _serial = serial();
+    let out = tempfile::tempdir().unwrap();
+    run(config(ModelKind::SimpleFc, "1@0.01"), out.path());
+    let dir = checkpoint::checkpoint_dir(out.path());
+    let device = BackendKind::Flex.device().unwrap().autodiff();
+    let load = || {
+        checkpoint::load(
+            &dir,
+            1,
+            ModelKind::SimpleFc.init(&device),
+            mnist_lab::train::sgd(0.9),
+        )
+    };
+    let original: Vec<(String, Vec<u8>)> = ["model-1.bpk", "optim-1.bpk", "state-1.json"]
+        .iter()
+        .map(|name| (name.to_string(), std::fs::read(dir.join(name)).unwrap()))
+        .collect();
+    for (name, bytes) in &original {
+        for (what, broken) in [
+            ("truncated", bytes[..bytes.len() / 2].to_vec()),
+            ("empty", vec![]),
+            ("garbage", b"not a checkpoint at all".to_vec()),
+        ] {
+            std::fs::write(dir.join(name), &broken).unwrap();
+            let err = load()
+                .err()
+                .unwrap_or_else(|| panic!("{what} {name} loaded"));
+            assert!(
+                err.to_string().contains(name.as_str()),
+                "{what} {name}: {err}"
+            );
+        }
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    assert!(load().is_ok());
+}
