@@ -181,10 +181,9 @@ pub fn run_preset(
             .get(i)
             .map_or(String::new(), |r| format!(" (report: {r:.2}%)"));
         println!(
-            "stage {} ({}@{}): {:.2}%{report}",
+            "stage {} ({}): {:.2}%{report}",
             i + 1,
-            stage.epochs,
-            stage.learning_rate,
+            TrainingStage::new(stage.epochs, stage.learning_rate),
             stage.test_accuracy
         );
     }
