@@ -11,8 +11,8 @@ use burn::optim::ModuleOptimizer;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 
-use super::TrainError;
 use super::trainer::StageResult;
+use super::{TrainError, io_err, record_err, write_json};
 use crate::fsutil::write_atomic;
 use crate::model::Model;
 
@@ -25,7 +25,7 @@ pub struct CheckpointState {
     pub steps: usize,
     /// Results of the stages finished so far.
     pub stages: Vec<StageResult>,
-    /// Training images seen so far, and the seconds spent training them.
+    /// Training images seen so far.
     pub images_trained: usize,
     /// Seconds spent in training steps so far.
     pub train_seconds: f64,
@@ -44,20 +44,6 @@ fn paths(dir: &Path, epoch: usize) -> [PathBuf; 3] {
     ]
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-fn record_err(path: &Path, message: impl ToString) -> TrainError {
-    TrainError::Checkpoint {
-        path: path.to_path_buf(),
-        message: message.to_string(),
-    }
-}
-
 /// Saves a complete checkpoint of epoch `state.epoch`.
 pub fn save(
     dir: &Path,
@@ -74,8 +60,7 @@ pub fn save(
     write_atomic(&model_path, &model_bytes).map_err(io_err(&model_path))?;
     let optim_bytes = optim.into_bytes().map_err(|e| record_err(&optim_path, e))?;
     write_atomic(&optim_path, &optim_bytes).map_err(io_err(&optim_path))?;
-    let json = serde_json::to_vec_pretty(state).map_err(|e| record_err(&state_path, e))?;
-    write_atomic(&state_path, &json).map_err(io_err(&state_path))
+    write_json(&state_path, state)
 }
 
 /// The highest epoch with a complete checkpoint in `dir`, if any.

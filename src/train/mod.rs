@@ -100,6 +100,31 @@ pub enum TrainError {
     },
 }
 
+/// Maps an I/O error on `path` to [`TrainError::Io`].
+pub(crate) fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A [`TrainError::Checkpoint`] about `path`.
+pub(crate) fn record_err(path: &std::path::Path, message: impl ToString) -> TrainError {
+    TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+/// Writes `value` as pretty JSON to `path`, atomically.
+pub(crate) fn write_json(
+    path: &std::path::Path,
+    value: &impl serde::Serialize,
+) -> Result<(), TrainError> {
+    let json = serde_json::to_vec_pretty(value).map_err(|e| record_err(path, e))?;
+    crate::fsutil::write_atomic(path, &json).map_err(io_err(path))
+}
+
 /// Mean negative log-likelihood of `targets` under `log_probs` (`[B, 10]`), as PyTorch's
 /// `F.nll_loss`.
 pub fn nll_loss(log_probs: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {

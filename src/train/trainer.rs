@@ -21,7 +21,7 @@ use burn::tensor::Device;
 use super::checkpoint::{self, CheckpointState};
 use super::config::{TrainingConfig, TrainingStage};
 use super::eval::{Evaluation, evaluate};
-use super::{TrainError, train_step};
+use super::{TrainError, io_err, record_err, train_step, write_json};
 use crate::backend::BackendKind;
 use crate::data::{MnistDataset, mnist_loader};
 use crate::fsutil::write_atomic;
@@ -210,12 +210,7 @@ impl Trainer {
         }
         let train_device = self.device.clone().autodiff();
         let ckpt_dir = checkpoint::checkpoint_dir(&self.out);
-        let config_path = self.out.join("config.json");
-        let json = serde_json::to_vec_pretty(config).expect("a config serializes");
-        write_atomic(&config_path, &json).map_err(|source| TrainError::Io {
-            path: config_path,
-            source,
-        })?;
+        write_json(&self.out.join("config.json"), config)?;
 
         let mut model = self.init_model(&train_device);
         let mut optim = config.optimizer();
@@ -304,7 +299,7 @@ impl Trainer {
             backend: self.backend.to_string(),
             params: params.trainable,
             params_total: params.total,
-            stages: state.stages.clone(),
+            stages: state.stages,
             train_images_per_sec: if state.train_seconds > 0.0 {
                 state.images_trained as f64 / state.train_seconds
             } else {
@@ -316,12 +311,7 @@ impl Trainer {
             test_images: n_test,
             resumed_from_epoch: self.resume_from,
         };
-        let summary_path = self.out.join("summary.json");
-        let json = serde_json::to_vec_pretty(&summary).expect("a summary serializes");
-        write_atomic(&summary_path, &json).map_err(|source| TrainError::Io {
-            path: summary_path,
-            source,
-        })?;
+        write_json(&self.out.join("summary.json"), &summary)?;
         Ok(RunOutcome {
             model,
             summary,
@@ -360,22 +350,13 @@ fn write_history(path: &Path, rows: &[HistoryRow]) -> Result<(), TrainError> {
             r.step, r.epoch, r.loss, r.learning_rate
         ));
     }
-    write_atomic(path, text.as_bytes()).map_err(|source| TrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    write_atomic(path, text.as_bytes()).map_err(io_err(path))
 }
 
 /// Reads `history.csv` back, keeping the rows of epochs up to `through_epoch`.
 pub fn read_history(path: &Path, through_epoch: usize) -> Result<Vec<HistoryRow>, TrainError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let bad = |line: usize| TrainError::Checkpoint {
-        path: path.to_path_buf(),
-        message: format!("line {line} is not `{HISTORY_HEADER}`"),
-    };
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let bad = |line: usize| record_err(path, format!("line {line} is not `{HISTORY_HEADER}`"));
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
