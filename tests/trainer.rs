@@ -36,13 +36,16 @@ fn config(model: ModelKind, stages: &str) -> TrainingConfig {
         .with_log_interval(4)
 }
 
-fn run(config: TrainingConfig, out: &Path) -> mnist_lab::train::RunOutcome {
-    let (train, test) = data();
+/// A quiet trainer on flex writing into `out`.
+fn flex_trainer(config: TrainingConfig, out: &Path) -> Trainer {
     Trainer::new(config, BackendKind::Flex, out)
         .unwrap()
         .quiet()
-        .fit(train, test)
-        .unwrap()
+}
+
+fn run(config: TrainingConfig, out: &Path) -> mnist_lab::train::RunOutcome {
+    let (train, test) = data();
+    flex_trainer(config, out).fit(train, test).unwrap()
 }
 
 /// Every float tensor of a model (weights, biases, batch-norm statistics), in order.
@@ -88,31 +91,19 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
 
     let parts = tempfile::tempdir().unwrap();
     let (train, test) = data();
-    let stopped = Trainer::new(
-        config(ModelKind::ComplexCnn, stages),
-        BackendKind::Flex,
-        parts.path(),
-    )
-    .unwrap()
-    .quiet()
-    .stop_after(1)
-    .fit(train.clone(), test.clone())
-    .unwrap();
+    let stopped = flex_trainer(config(ModelKind::ComplexCnn, stages), parts.path())
+        .stop_after(1)
+        .fit(train.clone(), test.clone())
+        .unwrap();
     assert_eq!(stopped.summary.stages.len(), 1);
     assert_eq!(
         checkpoint::latest(&checkpoint::checkpoint_dir(parts.path())),
         Some(1)
     );
-    let resumed = Trainer::new(
-        config(ModelKind::ComplexCnn, stages),
-        BackendKind::Flex,
-        parts.path(),
-    )
-    .unwrap()
-    .quiet()
-    .resume_from(1)
-    .fit(train, test)
-    .unwrap();
+    let resumed = flex_trainer(config(ModelKind::ComplexCnn, stages), parts.path())
+        .resume_from(1)
+        .fit(train, test)
+        .unwrap();
 
     assert_eq!(
         losses(&resumed),
@@ -197,16 +188,10 @@ fn divergence_stops_cleanly_and_keeps_the_last_good_checkpoint() {
     let _serial = serial();
     let out = tempfile::tempdir().unwrap();
     let (train, test) = data();
-    let err = Trainer::new(
-        config(ModelKind::SimpleCnn, "1@0.01,1@1e300"),
-        BackendKind::Flex,
-        out.path(),
-    )
-    .unwrap()
-    .quiet()
-    .fit(train, test)
-    .err()
-    .expect("a learning rate of 1e300 (infinite in f32) diverges");
+    let err = flex_trainer(config(ModelKind::SimpleCnn, "1@0.01,1@1e300"), out.path())
+        .fit(train, test)
+        .err()
+        .expect("a learning rate of 1e300 (infinite in f32) diverges");
     match &err {
         TrainError::Diverged {
             stage,
@@ -284,15 +269,7 @@ fn empty_data_sets_are_errors_not_zero_accuracy() {
     let _serial = serial();
     let out = tempfile::tempdir().unwrap();
     let (train, test) = data();
-    let trainer = || {
-        Trainer::new(
-            config(ModelKind::SimpleFc, "1@0.01"),
-            BackendKind::Flex,
-            out.path(),
-        )
-        .unwrap()
-        .quiet()
-    };
+    let trainer = || flex_trainer(config(ModelKind::SimpleFc, "1@0.01"), out.path());
     let err = trainer().fit(train.clone(), test.limit(0)).err().unwrap();
     assert_eq!(err.to_string(), "the test set is empty");
     let err = trainer().fit(train.limit(0), test).err().unwrap();
