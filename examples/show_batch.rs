@@ -6,9 +6,12 @@
 
 use clap::Parser;
 use mnist_lab::cli::CommonArgs;
-use mnist_lab::data::{DEFAULT_TRAIN_BATCH, MnistBatcher, MnistDataset, mnist_loader};
+use mnist_lab::data::{
+    Augmentation, DEFAULT_TRAIN_BATCH, MnistBatch, MnistBatcher, MnistDataset, mnist_loader,
+};
 use mnist_lab::report::image::{enlarged, labelled_grid};
-use rand::{RngExt, SeedableRng, rngs::StdRng};
+use rand::rngs::{StdRng, Xoshiro256PlusPlus};
+use rand::{RngExt, SeedableRng};
 
 /// Show the first training batch of MNIST.
 #[derive(Parser, Debug)]
@@ -21,6 +24,9 @@ struct Args {
     /// Images per row of the grid.
     #[arg(long, default_value_t = 10)]
     columns: usize,
+    /// Also write the batch as the improved recipes distort it (augmented_batch.png).
+    #[arg(long)]
+    augment: bool,
 }
 
 fn main() {
@@ -36,8 +42,21 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let train = MnistDataset::train(&dir)?;
     let loader = mnist_loader(train, args.batch_size, Some(args.common.seed), &device);
     let batch = loader.iter().next().ok_or("the training set is empty")??;
-    let items = MnistBatcher::default().unbatch(batch)?;
+    let batcher = MnistBatcher::default();
     let out = args.common.out_dir("show_batch");
+    if args.augment {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(args.common.seed);
+        let images =
+            Augmentation::default().apply(batch.images.clone(), &mut rng, batcher.normalize(0));
+        let distorted = batcher.unbatch(MnistBatch {
+            images,
+            targets: batch.targets.clone(),
+        })?;
+        let path = out.join("augmented_batch.png");
+        labelled_grid(&distorted, args.columns, 2).save_png(&path)?;
+        println!("wrote {} (the same batch, distorted)", path.display());
+    }
+    let items = batcher.unbatch(batch)?;
 
     let grid_path = out.join("first_batch.png");
     labelled_grid(&items, args.columns, 2).save_png(&grid_path)?;

@@ -7,8 +7,11 @@ use std::path::Path;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
+use mnist_lab::data::Augmentation;
 use mnist_lab::data::MnistDataset;
-use mnist_lab::train::{TrainError, Trainer, TrainingConfig, checkpoint, parse_stages};
+use mnist_lab::train::{
+    TrainError, Trainer, TrainingConfig, checkpoint, parse_stages, read_config,
+};
 use mnist_lab::{BackendKind, Model, ModelKind};
 
 /// Burn's random generator (weight init, dropout) is per backend and process-wide: two trainings
@@ -313,4 +316,115 @@ fn corrupt_checkpoint_files_are_errors_naming_the_file() {
         std::fs::write(dir.join(name), bytes).unwrap();
     }
     assert!(load().is_ok());
+}
+
+#[test]
+fn augmented_runs_repeat_and_resume_exactly() {
+    let _serial = serial();
+    let augmented = || {
+        config(ModelKind::SimpleCnn, "1@0.02,1@0.005")
+            .with_augmentation(Some(Augmentation::default()))
+    };
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let first = run(augmented(), a.path());
+    let plain = run(config(ModelKind::SimpleCnn, "1@0.02,1@0.005"), b.path());
+    assert_ne!(
+        losses(&first),
+        losses(&plain),
+        "distorted images give other losses"
+    );
+    let (train, test) = data();
+    flex_trainer(augmented(), c.path())
+        .stop_after(1)
+        .fit(train.clone(), test.clone())
+        .unwrap();
+    let resumed = flex_trainer(augmented(), c.path())
+        .resume_from(1)
+        .fit(train, test)
+        .unwrap();
+    assert_eq!(losses(&resumed), losses(&first));
+    assert_eq!(weights(&resumed.model), weights(&first.model));
+}
+
+#[test]
+fn resuming_with_another_config_is_refused_and_names_the_difference() {
+    let _serial = serial();
+    let out = tempfile::tempdir().unwrap();
+    let (train, test) = data();
+    flex_trainer(config(ModelKind::SimpleFc, "1@0.01,1@0.001"), out.path())
+        .stop_after(1)
+        .fit(train.clone(), test.clone())
+        .unwrap();
+    let saved = std::fs::read(out.path().join("config.json")).unwrap();
+    let err = flex_trainer(config(ModelKind::SimpleFc, "1@0.01,1@0.002"), out.path())
+        .resume_from(1)
+        .fit(train.clone(), test.clone())
+        .err()
+        .expect("another learning rate cannot resume");
+    let msg = err.to_string();
+    assert!(matches!(err, TrainError::ResumeMismatch { .. }), "{msg}");
+    assert!(
+        msg.contains("stages: saved") && msg.contains("0.001") && msg.contains("0.002"),
+        "{msg}"
+    );
+    assert_eq!(
+        std::fs::read(out.path().join("config.json")).unwrap(),
+        saved,
+        "the saved config is left as it was"
+    );
+    // The same config resumes.
+    flex_trainer(config(ModelKind::SimpleFc, "1@0.01,1@0.001"), out.path())
+        .resume_from(1)
+        .fit(train, test)
+        .unwrap();
+}
+
+#[test]
+fn configs_saved_before_augmentation_existed_still_load() {
+    // config.json as the first release wrote it (results/runs/complex_cnn/ of 2026-11-25).
+    let old = r#"{"model": "complex_cnn", "stages": [{"epochs": 2, "learning_rate": 0.01},
+        {"epochs": 2, "learning_rate": 0.001}], "batch_size": 50, "test_batch_size": 100,
+        "optimizer": "sgd", "momentum": 0.9, "seed": 42, "log_interval": 100,
+        "limit_train": null, "mlp_dropout_at_test": false}"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    std::fs::write(&path, old).unwrap();
+    let config = read_config(&path).unwrap();
+    assert_eq!(config.model, ModelKind::ComplexCnn);
+    assert_eq!(config.augmentation, None);
+    std::fs::write(&path, r#"{"model": "complex_cnn"}"#).unwrap();
+    let err = read_config(&path).unwrap_err();
+    assert!(
+        err.to_string().contains("not a training config") && err.to_string().contains("stages"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_new_run_in_a_used_directory_leaves_no_checkpoints_of_the_old_one() {
+    let _serial = serial();
+    let out = tempfile::tempdir().unwrap();
+    run(config(ModelKind::SimpleFc, "3@0.01"), out.path());
+    let dir = checkpoint::checkpoint_dir(out.path());
+    assert_eq!(checkpoint::latest(&dir), Some(3));
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    run(config(ModelKind::SimpleFc, "1@0.02"), out.path());
+    assert_eq!(
+        checkpoint::latest(&dir),
+        Some(1),
+        "epochs 2 and 3 were the old run's"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["model-1.bpk", "notes.txt", "optim-1.bpk", "state-1.json"]
+    );
 }

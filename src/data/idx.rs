@@ -178,7 +178,26 @@ impl IdxImages {
 
 /// Reads an IDX image file (magic 2051), gzipped or not: the content decides, not the name.
 pub fn read_images(path: &Path) -> Result<IdxImages, IdxError> {
-    let (dims, pixels) = read_idx(path, IMAGES_MAGIC)?;
+    read_images_from(path, open_file(path)?)
+}
+
+/// Reads an IDX label file (magic 2049), gzipped or not.
+pub fn read_labels(path: &Path) -> Result<Vec<u8>, IdxError> {
+    read_labels_from(path, open_file(path)?)
+}
+
+/// Reads IDX images from the raw or gzipped bytes of any reader; `path` only names the source
+/// in errors.
+///
+/// ```
+/// use mnist_lab::data::idx::{IdxError, read_images_from};
+/// let header_only = [0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28];
+/// let err = read_images_from("in-memory".as_ref(), &header_only[..]).unwrap_err();
+/// assert!(matches!(err, IdxError::Truncated { expected: 784, found: 0, .. }));
+/// ```
+pub fn read_images_from(path: &Path, reader: impl Read) -> Result<IdxImages, IdxError> {
+    let mut reader = unzip_if_gzipped(path, reader)?;
+    let (dims, pixels) = read_idx_from(path, &mut reader, IMAGES_MAGIC)?;
     Ok(IdxImages {
         count: dims[0] as usize,
         rows: dims[1] as usize,
@@ -187,9 +206,11 @@ pub fn read_images(path: &Path) -> Result<IdxImages, IdxError> {
     })
 }
 
-/// Reads an IDX label file (magic 2049), gzipped or not.
-pub fn read_labels(path: &Path) -> Result<Vec<u8>, IdxError> {
-    read_idx(path, LABELS_MAGIC).map(|(_, labels)| labels)
+/// Reads IDX labels from the raw or gzipped bytes of any reader; `path` only names the source
+/// in errors.
+pub fn read_labels_from(path: &Path, reader: impl Read) -> Result<Vec<u8>, IdxError> {
+    let mut reader = unzip_if_gzipped(path, reader)?;
+    read_idx_from(path, &mut reader, LABELS_MAGIC).map(|(_, labels)| labels)
 }
 
 /// Checks that every label is at most `max`.
@@ -248,25 +269,36 @@ fn kind_of(magic: u32) -> &'static str {
     }
 }
 
-/// Opens `path`, sniffs gzip by its first two bytes, and returns a reader of the IDX bytes.
-fn open_idx(path: &Path) -> Result<Box<dyn Read>, IdxError> {
-    let io_err = |source: io::Error| IdxError::Io {
+/// Opens `path` for reading, telling a missing file apart from other errors.
+fn open_file(path: &Path) -> Result<BufReader<File>, IdxError> {
+    File::open(path)
+        .map(BufReader::new)
+        .map_err(|source| match source.kind() {
+            io::ErrorKind::NotFound => IdxError::Missing {
+                path: path.to_path_buf(),
+            },
+            _ => IdxError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+        })
+}
+
+/// Sniffs gzip by the first two bytes and returns a reader of the IDX bytes.
+fn unzip_if_gzipped<'a>(
+    path: &Path,
+    mut reader: impl Read + 'a,
+) -> Result<Box<dyn Read + 'a>, IdxError> {
+    let mut head = [0u8; 2];
+    let n = read_up_to(&mut reader, &mut head).map_err(|source| IdxError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let mut file = File::open(path).map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound => IdxError::Missing {
-            path: path.to_path_buf(),
-        },
-        _ => io_err(source),
     })?;
-    let mut head = [0u8; 2];
-    let n = read_up_to(&mut file, &mut head).map_err(io_err)?;
-    let file = BufReader::new(io::Cursor::new(head[..n].to_vec()).chain(file));
+    let reader = io::Cursor::new(head[..n].to_vec()).chain(reader);
     if n == 2 && head == GZIP_MAGIC {
-        Ok(Box::new(GzDecoder::new(file)))
+        Ok(Box::new(GzDecoder::new(reader)))
     } else {
-        Ok(Box::new(file))
+        Ok(Box::new(reader))
     }
 }
 
@@ -282,11 +314,6 @@ fn read_up_to(reader: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<u
         }
     }
     Ok(filled)
-}
-
-fn read_idx(path: &Path, magic: u32) -> Result<(Vec<u32>, Vec<u8>), IdxError> {
-    let mut reader = open_idx(path)?;
-    read_idx_from(path, &mut reader, magic)
 }
 
 /// Parses IDX bytes from any reader; `path` only names the source in errors.

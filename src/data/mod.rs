@@ -1,10 +1,13 @@
-//! The data pipeline: IDX files -> [`MnistDataset`] -> [`MnistBatcher`] -> batches of tensors.
+//! The data pipeline: IDX files -> [`MnistDataset`] -> [`MnistBatcher`] -> batches of tensors
+//! (-> [`Augmentation`] for the improved recipes).
 
+pub mod augment;
 pub mod batcher;
 pub mod dataset;
 pub mod idx;
 pub mod source;
 
+pub use augment::{Augmentation, Distortion, distort};
 pub use batcher::{
     DEFAULT_TEST_BATCH, DEFAULT_TRAIN_BATCH, MNIST_MEAN, MNIST_STD, MnistBatch, MnistBatcher,
     mnist_loader,

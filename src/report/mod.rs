@@ -1,3 +1,6 @@
-//! What runs leave behind for people to look at: image grids now, plots and tables later.
+//! What runs leave behind for people to look at: image grids, loss plots, the report.
 
 pub mod image;
+pub mod plot;
+
+pub use plot::{LinePlot, PlotError, Series, loss_curve};

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use burn::config::Config;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer};
 
+use crate::data::Augmentation;
 use crate::model::ModelKind;
 
 /// One stage of training: `epochs` epochs at a constant `learning_rate`. Stages continue the
@@ -94,6 +95,9 @@ pub enum ConfigError {
     /// A log interval of zero.
     #[error("log interval is 0 batches; it must be at least 1 (the report logs every 100)")]
     ZeroLogInterval,
+    /// Augmentation bounds that cannot be used.
+    #[error("augmentation: {0}")]
+    BadAugmentation(String),
     /// An optimizer name that is not known.
     #[error("unknown optimizer `{0}`: expected one of sgd, adam, adamw")]
     UnknownOptimizer(String),
@@ -215,6 +219,9 @@ pub struct TrainingConfig {
     /// The report's MLP quirk: dropout also at test time (see `ComplexMlpConfig`).
     #[config(default = false)]
     pub mlp_dropout_at_test: bool,
+    /// Random distortions of the training images (none in the report's recipes).
+    #[config(default = "None")]
+    pub augmentation: Option<Augmentation>,
 }
 
 impl TrainingConfig {
@@ -232,6 +239,9 @@ impl TrainingConfig {
         }
         if self.log_interval == 0 {
             return Err(ConfigError::ZeroLogInterval);
+        }
+        if let Some(problem) = self.augmentation.as_ref().and_then(Augmentation::problem) {
+            return Err(ConfigError::BadAugmentation(problem));
         }
         Ok(())
     }

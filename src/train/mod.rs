@@ -27,6 +27,7 @@ pub use config::{
     ConfigError, LearningRate, OptimizerKind, TrainingConfig, TrainingStage, parse_stages,
 };
 pub use eval::{Evaluation, evaluate};
+pub use trainer::read_config;
 pub use trainer::{
     HistoryRow, RunOutcome, RunSummary, StageResult, Trainer, epoch_seed, progress_line,
     read_history,
@@ -74,6 +75,19 @@ pub enum TrainError {
         /// What is wrong.
         message: String,
     },
+    /// `--resume` with a config other than the one the checkpoints were trained with.
+    #[error(
+        "cannot resume: {} was written by a run with another configuration ({}); resume with the \
+         same settings, or give another output directory to start afresh",
+        path.display(),
+        differences.join("; ")
+    )]
+    ResumeMismatch {
+        /// The saved config.
+        path: PathBuf,
+        /// `field: saved X, now Y` for each difference.
+        differences: Vec<String>,
+    },
     /// The loss became NaN or infinite.
     #[error(
         "training diverged: loss {loss} at stage {stage} (learning rate {}), epoch {epoch}, \
@@ -114,6 +128,25 @@ pub(crate) fn record_err(path: &std::path::Path, message: impl ToString) -> Trai
         path: path.to_path_buf(),
         message: message.to_string(),
     }
+}
+
+/// The fields in which two configs differ, as `field: saved X, now Y`.
+pub fn config_differences(saved: &TrainingConfig, now: &TrainingConfig) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(saved), serde_json::to_value(now))
+    else {
+        return vec!["the configs cannot be compared".to_string()];
+    };
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            let show = |v: Option<&serde_json::Value>| v.map_or("-".to_string(), |v| v.to_string());
+            format!("{k}: saved {}, now {}", show(a.get(k)), show(b.get(k)))
+        })
+        .collect()
 }
 
 /// Writes `value` as pretty JSON to `path`, atomically.

@@ -7,7 +7,7 @@
 //! guard that stops on a NaN loss and keeps the last good checkpoint, and its non-TTY renderer
 //! prints no metric values. What is left is ~200 lines.
 //!
-//! Every epoch draws its shuffling and dropout from `(seed, epoch)` alone, so a run resumed from
+//! Every epoch draws its shuffling, dropout and augmentation from `(seed, epoch)` alone, so a run resumed from
 //! the checkpoint of epoch k computes exactly what an uninterrupted run computes.
 
 use std::collections::VecDeque;
@@ -17,13 +17,16 @@ use std::time::Instant;
 
 use burn::data::dataset::Dataset;
 use burn::tensor::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
 
 use super::checkpoint::{self, CheckpointState};
 use super::config::{TrainingConfig, TrainingStage};
 use super::eval::{Evaluation, evaluate};
 use super::{TrainError, io_err, record_err, train_step, write_json};
 use crate::backend::BackendKind;
-use crate::data::{MnistDataset, mnist_loader};
+use crate::data::{MnistBatcher, MnistDataset, mnist_loader};
 use crate::fsutil::write_atomic;
 use crate::model::{ComplexMlpConfig, Model, ModelKind};
 
@@ -210,7 +213,25 @@ impl Trainer {
         }
         let train_device = self.device.clone().autodiff();
         let ckpt_dir = checkpoint::checkpoint_dir(&self.out);
-        write_json(&self.out.join("config.json"), config)?;
+        let config_path = self.out.join("config.json");
+        if self.resume_from.is_some() && config_path.exists() {
+            let saved = read_config(&config_path)?;
+            let differences = super::config_differences(&saved, config);
+            if !differences.is_empty() {
+                return Err(TrainError::ResumeMismatch {
+                    path: config_path,
+                    differences,
+                });
+            }
+        }
+        write_json(&config_path, config)?;
+        // What an earlier process killed mid-write left behind (temporary files only).
+        checkpoint::remove_partial(&ckpt_dir)?;
+        checkpoint::remove_partial(&self.out)?;
+        if self.resume_from.is_none() {
+            // A new run replaces the one that was in the directory, checkpoints included.
+            checkpoint::clear(&ckpt_dir)?;
+        }
 
         let mut model = self.init_model(&train_device);
         let mut optim = config.optimizer();
@@ -229,6 +250,7 @@ impl Trainer {
         let params = model.param_counts();
         let test_loader = mnist_loader(test, config.test_batch_size, None, &self.device);
         let is_tty = std::io::stdout().is_terminal();
+        let background = MnistBatcher::default().normalize(0);
 
         let last_epoch = self
             .stop_after
@@ -241,15 +263,23 @@ impl Trainer {
             let seed = epoch_seed(config.seed, epoch);
             train_device.seed(seed);
             let loader = mnist_loader(train.clone(), config.batch_size, Some(seed), &train_device);
+            let mut augment_rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+            let bar = (self.verbose && is_tty).then(|| epoch_bar(epoch, n_train));
             let mut seen = 0;
             let mut recent = VecDeque::with_capacity(config.log_interval);
             let epoch_start = Instant::now();
             for (i, batch) in loader.iter().enumerate() {
-                let batch = batch.map_err(TrainError::Data)?;
+                let mut batch = batch.map_err(TrainError::Data)?;
+                if let Some(augmentation) = &config.augmentation {
+                    batch.images = augmentation.apply(batch.images, &mut augment_rng, background);
+                }
                 let [n] = batch.targets.dims();
                 let (next, loss) = train_step(model, &mut optim, &batch, stage.learning_rate);
                 model = next;
                 if !loss.is_finite() {
+                    // The losses up to the divergence are kept for inspection (a resume reads
+                    // only the rows of checkpointed epochs).
+                    write_history(&self.out.join("history.csv"), &history)?;
                     return Err(TrainError::Diverged {
                         loss,
                         learning_rate: stage.learning_rate,
@@ -271,11 +301,22 @@ impl Trainer {
                     recent.pop_front();
                 }
                 recent.push_back(loss as f64);
+                if let Some(bar) = &bar {
+                    bar.set_position(seen as u64);
+                    bar.set_message(format!("loss {loss:.4}"));
+                }
                 if self.verbose
                     && ((i + 1) % config.log_interval == 0 || (is_tty && seen == n_train))
                 {
-                    println!("{}", progress_line(epoch, seen, n_train, loss as f64));
+                    let line = progress_line(epoch, seen, n_train, loss as f64);
+                    match &bar {
+                        Some(bar) => bar.println(line),
+                        None => println!("{line}"),
+                    }
                 }
+            }
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
             }
             state.images_trained += seen;
             state.train_seconds += epoch_start.elapsed().as_secs_f64();
@@ -320,6 +361,18 @@ impl Trainer {
     }
 }
 
+/// A terminal progress bar over one epoch's images (plain log lines are printed above it).
+fn epoch_bar(epoch: usize, images: usize) -> ProgressBar {
+    let style = ProgressStyle::with_template(
+        "epoch {prefix} [{bar:32}] {pos}/{len} images, {per_sec}, eta {eta} {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    let bar = ProgressBar::new(images as u64).with_style(style);
+    bar.set_prefix(epoch.to_string());
+    bar
+}
+
 fn stage_result(stage: TrainingStage, eval: &Evaluation, recent_losses: &[f64]) -> StageResult {
     StageResult {
         epochs: stage.epochs,
@@ -336,6 +389,12 @@ fn stage_result(stage: TrainingStage, eval: &Evaluation, recent_losses: &[f64]) 
             .collect(),
         confusion: eval.confusion.iter().map(|row| row.to_vec()).collect(),
     }
+}
+
+/// Reads a run's `config.json`.
+pub fn read_config(path: &Path) -> Result<TrainingConfig, TrainError> {
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    serde_json::from_str(&text).map_err(|e| record_err(path, format!("not a training config: {e}")))
 }
 
 const HISTORY_HEADER: &str = "step,epoch,loss,lr";

@@ -1,0 +1,262 @@
+//! Line plots of training runs (loss curves), drawn with plotters and written as PNG and SVG.
+//!
+//! Text is drawn with a bundled subset of DejaVu Sans (`assets/`), registered with plotters'
+//! `ab_glyph` font support, so plots look the same on every machine and need no system fonts.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::fsutil::write_atomic;
+use crate::train::HistoryRow;
+
+/// The font every plot uses (DejaVu Sans, ASCII subset; licence in `assets/`).
+const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans-subset.ttf");
+const FONT_FAMILY: &str = "sans-serif";
+
+/// A plot that could not be drawn or written.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    /// plotters failed to draw.
+    #[error("cannot draw plot `{name}`: {message}")]
+    Draw {
+        /// The plot's file stem.
+        name: String,
+        /// What plotters said.
+        message: String,
+    },
+    /// Writing a file failed.
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Nothing to draw.
+    #[error("plot `{0}` has no points: every series is empty")]
+    Empty(String),
+}
+
+/// One labelled line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// Legend text.
+    pub label: String,
+    /// `(x, y)` points in drawing order; non-finite `y` values are left out.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A line chart of one or more series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinePlot {
+    /// Caption above the chart.
+    pub title: String,
+    /// x-axis label.
+    pub x_label: String,
+    /// y-axis label.
+    pub y_label: String,
+    /// The lines.
+    pub series: Vec<Series>,
+}
+
+/// Line colours in order (Tableau 10: distinct, and readable on white, unlike plotters'
+/// palette's yellow).
+const SERIES_COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+/// Size of every plot, pixels.
+pub const PLOT_SIZE: (u32, u32) = (900, 560);
+
+impl LinePlot {
+    /// Writes `<dir>/<name>.png` and `<dir>/<name>.svg` (each atomically) and returns their
+    /// paths.
+    pub fn save(&self, dir: &Path, name: &str) -> Result<[PathBuf; 2], PlotError> {
+        register_font();
+        let draw_err = |e: &dyn std::fmt::Display| PlotError::Draw {
+            name: name.to_string(),
+            message: e.to_string(),
+        };
+        let (w, h) = PLOT_SIZE;
+        let mut rgb = vec![0u8; 3 * (w * h) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut rgb, PLOT_SIZE).into_drawing_area();
+            self.draw(&root, name)?;
+            root.present().map_err(|e| draw_err(&e))?;
+        }
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, PLOT_SIZE).into_drawing_area();
+            self.draw(&root, name)?;
+            root.present().map_err(|e| draw_err(&e))?;
+        }
+        let png_path = dir.join(format!("{name}.png"));
+        let svg_path = dir.join(format!("{name}.svg"));
+        let png = encode_rgb_png(&rgb, w, h).map_err(|e| draw_err(&e))?;
+        write_atomic(&png_path, &png).map_err(|source| PlotError::Io {
+            path: png_path.clone(),
+            source,
+        })?;
+        write_atomic(&svg_path, svg.as_bytes()).map_err(|source| PlotError::Io {
+            path: svg_path.clone(),
+            source,
+        })?;
+        Ok([png_path, svg_path])
+    }
+
+    /// The smallest box holding every finite point: `(x_min, x_max, y_min, y_max)`.
+    pub fn bounds(&self) -> Option<(f64, f64, f64, f64)> {
+        let mut points = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(|(x, y)| x.is_finite() && y.is_finite());
+        let &(x0, y0) = points.next()?;
+        Some(points.fold((x0, x0, y0, y0), |(a, b, c, d), &(x, y)| {
+            (a.min(x), b.max(x), c.min(y), d.max(y))
+        }))
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, plotters::coord::Shift>,
+        name: &str,
+    ) -> Result<(), PlotError> {
+        let draw_err = |e: &dyn std::fmt::Display| PlotError::Draw {
+            name: name.to_string(),
+            message: e.to_string(),
+        };
+        let (x0, x1, y0, y1) = self
+            .bounds()
+            .ok_or_else(|| PlotError::Empty(name.to_string()))?;
+        let pad = ((y1 - y0) * 0.05).max(1e-3);
+        // Curves against epochs start at 0, whatever their first point.
+        let x0 = x0.min(0.0);
+        let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
+        root.fill(&WHITE).map_err(|e| draw_err(&e))?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, (FONT_FAMILY, 24))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x0..x1, (y0 - pad).max(0.0)..y1 + pad)
+            .map_err(|e| draw_err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .label_style((FONT_FAMILY, 16))
+            .axis_desc_style((FONT_FAMILY, 18))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(|e| draw_err(&e))?;
+        for (i, series) in self.series.iter().enumerate() {
+            let color = SERIES_COLORS[i % SERIES_COLORS.len()];
+            let points = series.points.iter().copied().filter(|(_, y)| y.is_finite());
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .map_err(|e| draw_err(&e))?
+                .label(series.label.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FONT_FAMILY, 16))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| draw_err(&e))?;
+        Ok(())
+    }
+}
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, FONT)
+            .unwrap_or_else(|_| unreachable!("the bundled font is a valid TrueType file"));
+    });
+}
+
+fn encode_rgb_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, png::EncodingError> {
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut bytes, width, height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(rgb)?;
+    }
+    Ok(bytes)
+}
+
+/// A training loss curve: the mean loss of each window of `window` steps, against epochs
+/// (`x = step / steps_per_epoch`, so the curve of a 5-epoch run ends at 5).
+///
+/// ```
+/// use mnist_lab::report::loss_curve;
+/// use mnist_lab::train::HistoryRow;
+/// let rows: Vec<HistoryRow> = (1..=4)
+///     .map(|step| HistoryRow { step, epoch: 1 + (step - 1) / 2, loss: step as f32, learning_rate: 0.1 })
+///     .collect();
+/// assert_eq!(loss_curve(&rows, 2), vec![(1.0, 1.5), (2.0, 3.5)]);
+/// ```
+pub fn loss_curve(history: &[HistoryRow], window: usize) -> Vec<(f64, f64)> {
+    let window = window.max(1);
+    let steps_per_epoch = history.iter().filter(|r| r.epoch == 1).count().max(1) as f64;
+    history
+        .chunks(window)
+        .map(|chunk| {
+            let mean = chunk.iter().map(|r| r.loss as f64).sum::<f64>() / chunk.len() as f64;
+            let last = chunk[chunk.len() - 1].step as f64;
+            (last / steps_per_epoch, mean)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_skip_non_finite_points() {
+        let plot = LinePlot {
+            title: "t".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            series: vec![
+                Series {
+                    label: "a".into(),
+                    points: vec![(0.0, 2.0), (1.0, f64::NAN), (2.0, 0.5)],
+                },
+                Series {
+                    label: "b".into(),
+                    points: vec![],
+                },
+            ],
+        };
+        assert_eq!(plot.bounds(), Some((0.0, 2.0, 0.5, 2.0)));
+        let empty = LinePlot {
+            series: vec![],
+            ..plot
+        };
+        assert_eq!(empty.bounds(), None);
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            empty.save(dir.path(), "none"),
+            Err(PlotError::Empty(_))
+        ));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
