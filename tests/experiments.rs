@@ -367,3 +367,41 @@ fn reproduce_writes_the_report_with_every_experiment_and_plot() {
     let mlp_sweep = &done.sweeps[1].1;
     assert!(mlp_sweep.iter().all(|r| r.reused));
 }
+
+#[test]
+fn throughput_prints_one_line_in_the_pytorch_twins_format() {
+    use mnist_lab::experiment::throughput::{ThroughputPlan, measure};
+    let _serial = serial();
+    let data = MnistDataset::train(&common::slice_dir()).unwrap();
+    let plan = ThroughputPlan {
+        warmup_batches: 1,
+        windows: 1,
+        window_batches: 2,
+    };
+    let t = measure(ModelKind::SimpleFc, BackendKind::Flex, &data, plan).unwrap();
+    assert!(t.train_images_per_sec > 0.0 && t.infer_images_per_sec > 0.0);
+    assert!(
+        t.peak_rss_mb.is_some_and(|mb| mb > 1.0),
+        "Linux reports VmHWM"
+    );
+    let line = t.to_string();
+    let keys: Vec<&str> = line
+        .split_whitespace()
+        .map(|kv| kv.split('=').next().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "model",
+            "backend",
+            "threads",
+            "train_img_s",
+            "infer_img_s",
+            "peak_rss_mb"
+        ]
+    );
+    assert!(
+        line.starts_with("model=simple_fc backend=flex threads="),
+        "{line}"
+    );
+}

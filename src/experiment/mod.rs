@@ -2,6 +2,7 @@
 
 pub mod reproduce;
 pub mod suite;
+pub mod throughput;
 
 pub use reproduce::{ReportContext, Reproduced, Reproduction, civil_date, report_markdown};
 pub use suite::{LrSweep, RunRecord, Suite, SuiteError, lr_sweeps, run_lr_sweeps};

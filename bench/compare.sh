@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# mnist-lab against PyTorch on this machine: runs examples/throughput.rs and the PyTorch twin
+# (reference/pytorch/mnist_reference.py throughput) alternately, model by model, ROUNDS times
+# each, with the same thread count, then prints the medians and the ratios (ours / PyTorch).
+#
+#   reference/pytorch/setup.sh          # once: the PyTorch virtualenv
+#   bench/compare.sh > results/performance-raw.txt
+#
+# Environment: THREADS (2), ROUNDS (3), BACKEND (flex), MODELS (all five), MNIST_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads=${THREADS:-2}
+rounds=${ROUNDS:-3}
+backend=${BACKEND:-flex}
+models=${MODELS:-"simple_fc complex_mlp simple_cnn provided_cnn complex_cnn"}
+data=${MNIST_DIR:-../shared/data/mnist}
+py=reference/pytorch/.venv/bin/python
+if [ ! -x "$py" ]; then
+    echo "error: no PyTorch virtualenv; run reference/pytorch/setup.sh first" >&2
+    exit 1
+fi
+features=""
+[ "$backend" != flex ] && features="--features $backend"
+cargo build --release --example throughput $features >&2
+bin="${CARGO_TARGET_DIR:-target}/release/examples/throughput"
+
+lines=$(mktemp)
+trap 'rm -f "$lines"' EXIT
+echo "# $(date -u +%F), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), threads=$threads, rounds=$rounds"
+echo "# torch $("$py" -c 'import torch; print(torch.__version__)'), mnist-lab $(git describe --always --dirty 2>/dev/null || echo '?')"
+for model in $models; do
+    for _ in $(seq "$rounds"); do
+        RAYON_NUM_THREADS=$threads "$bin" --model "$model" --backend "$backend" --data-dir "$data" | tee -a "$lines"
+        OMP_NUM_THREADS=$threads "$py" reference/pytorch/mnist_reference.py throughput \
+            --model "$model" --threads "$threads" --data-dir "$data" | tee -a "$lines"
+    done
+done
+python3 - "$lines" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    f = dict(kv.split("=", 1) for kv in line.split())
+    runs.setdefault((f["model"], f["backend"]), []).append(f)
+def med(rows, key):
+    vals = [float(r[key]) for r in rows if r[key] != "unknown"]
+    return statistics.median(vals) if vals else float("nan")
+print()
+print("| model | ours train img/s | PyTorch train img/s | train ratio | ours infer img/s | PyTorch infer img/s | infer ratio | ours peak RSS MB | PyTorch peak RSS MB |")
+print("|---|---|---|---|---|---|---|---|---|")
+for model in dict.fromkeys(m for m, _ in runs):
+    ours = next(v for (m, b), v in runs.items() if m == model and b != "torch")
+    torch = runs[(model, "torch")]
+    t, tt = med(ours, "train_img_s"), med(torch, "train_img_s")
+    i, ti = med(ours, "infer_img_s"), med(torch, "infer_img_s")
+    print(f"| {model} | {t:,.0f} | {tt:,.0f} | **{t / tt:.2f}x** | {i:,.0f} | {ti:,.0f} | **{i / ti:.2f}x** | "
+          f"{med(ours, 'peak_rss_mb'):.0f} | {med(torch, 'peak_rss_mb'):.0f} |")
+PY

@@ -1,0 +1,55 @@
+//! Training and inference speed of each model on each compiled backend, one line per model:
+//! `model=complex_cnn backend=flex threads=2 train_img_s=... infer_img_s=... peak_rss_mb=...`
+//! (the format of `reference/pytorch/mnist_reference.py throughput`; `bench/compare.sh` runs
+//! both sides alternately and prints the ratios).
+//!
+//! `cargo run --release --example throughput -- --model complex_cnn` (one model per process, so
+//! that the peak memory is that model's; without --model every model runs in turn in this
+//! process and the peak memory is the largest so far). Threads: `RAYON_NUM_THREADS`.
+
+use clap::Parser;
+use mnist_lab::ModelKind;
+use mnist_lab::cli::CommonArgs;
+use mnist_lab::data::MnistDataset;
+use mnist_lab::experiment::throughput::{ThroughputPlan, measure};
+
+/// Measure training and inference images/s.
+#[derive(Parser, Debug)]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The model (all five when left out).
+    #[arg(long)]
+    model: Option<ModelKind>,
+    /// Untimed training batches first.
+    #[arg(long, default_value_t = ThroughputPlan::default().warmup_batches)]
+    warmup: usize,
+    /// Timed windows (the median is printed).
+    #[arg(long, default_value_t = ThroughputPlan::default().windows)]
+    windows: usize,
+    /// Batches per window.
+    #[arg(long, default_value_t = ThroughputPlan::default().window_batches)]
+    window_batches: usize,
+}
+
+fn main() {
+    mnist_lab::cli::exit_on_error(run(Args::parse()));
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    args.common.backend.device()?;
+    let data = MnistDataset::train(&args.common.locate_data()?)?;
+    let plan = ThroughputPlan {
+        warmup_batches: args.warmup,
+        windows: args.windows,
+        window_batches: args.window_batches,
+    };
+    let models = match args.model {
+        Some(m) => vec![m],
+        None => ModelKind::ALL.to_vec(),
+    };
+    for model in models {
+        println!("{}", measure(model, args.common.backend, &data, plan)?);
+    }
+    Ok(())
+}

@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""PyTorch twin of mnist-lab, for comparison only (the crate never needs Python).
+
+The report's five networks with the report's attribute names, the same data (IDX files, raw or
+gzipped), normalization (0.1307, 0.3081), batch sizes (50 train, reshuffled each epoch; 100 test),
+SGD momentum 0.9 (dampening 0) and stages as the Rust examples.
+
+  python mnist_reference.py train --model complex_cnn --stages 2@0.01,2@0.001 --data-dir DIR --out DIR
+      trains and writes summary.json with the fields of mnist-lab's RunSummary.
+  python mnist_reference.py throughput --model complex_cnn --threads 2 --data-dir DIR
+      prints `model=... backend=torch threads=... train_img_s=... infer_img_s=... peak_rss_mb=...`,
+      measured as examples/throughput.rs measures (see there).
+"""
+import argparse
+import gzip
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+MEAN, STD = 0.1307, 0.3081
+
+
+# --- data -----------------------------------------------------------------------------------
+
+def read_idx(path):
+    """An IDX file, raw or gzipped (sniffed by content), as a numpy array."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    rank = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(rank)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
+
+
+def find(data_dir, stem):
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        path = os.path.join(data_dir, name)
+        if os.path.exists(path):
+            return path
+    sys.exit(f"error: no {stem}[.gz] in {data_dir}")
+
+
+def load_split(data_dir, prefix):
+    images = read_idx(find(data_dir, f"{prefix}-images-idx3-ubyte"))
+    labels = read_idx(find(data_dir, f"{prefix}-labels-idx1-ubyte"))
+    x = (torch.from_numpy(images.astype(np.float32) / 255.0) - MEAN) / STD
+    return x.unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+
+
+# --- the report's networks (attribute names as in its code) ---------------------------------
+
+class SimpleFC(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fcl = nn.Linear(784, 10)
+
+    def forward(self, x):
+        return F.log_softmax(self.fcl(x.view(-1, 784)), dim=1)
+
+
+class ComplexMLP(nn.Module):
+    """The report's quirk: F.dropout without training=self.training stays on at test time."""
+
+    def __init__(self, dropout_at_test=True):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 512)
+        self.fc2 = nn.Linear(512, 512)
+        self.fc3 = nn.Linear(512, 10)
+        self.dropout_at_test = dropout_at_test
+
+    def forward(self, x):
+        on = self.training or self.dropout_at_test
+        x = F.dropout(F.relu(self.fc1(x.view(-1, 784))), 0.2, training=on)
+        x = F.dropout(F.relu(self.fc2(x)), 0.2, training=on)
+        return F.log_softmax(self.fc3(x), dim=1)
+
+
+class SimpleCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
+        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
+        self.fc1 = nn.Linear(320, 10)
+
+    def forward(self, x):
+        x = F.relu(F.max_pool2d(self.conv1(x), 2))
+        x = F.relu(F.max_pool2d(self.conv2(x), 2))
+        return F.log_softmax(self.fc1(x.view(-1, 320)), dim=1)
+
+
+class ProvidedCNN(nn.Module):
+    """PyTorch's classic MNIST example without Dropout2d, as the report's text says."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
+        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
+        self.fc1 = nn.Linear(320, 50)
+        self.fc2 = nn.Linear(50, 10)
+
+    def forward(self, x):
+        x = F.relu(F.max_pool2d(self.conv1(x), 2))
+        x = F.relu(F.max_pool2d(self.conv2(x), 2))
+        x = F.relu(self.fc1(x.view(-1, 320)))
+        x = F.dropout(x, training=self.training)
+        return F.log_softmax(self.fc2(x), dim=1)
+
+
+class ComplexCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(32)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(64)
+        self.conv3 = nn.Conv2d(64, 64, 3, padding=1)
+        self.bn3 = nn.BatchNorm2d(64)
+        self.fc1 = nn.Linear(64 * 7 * 7, 512)
+        self.bn4 = nn.BatchNorm1d(512)
+        self.fc2 = nn.Linear(512, 256)
+        self.bn5 = nn.BatchNorm1d(256)
+        self.fc3 = nn.Linear(256, 10)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.relu(F.max_pool2d(self.bn2(self.conv2(x)), 2))
+        x = F.relu(F.max_pool2d(self.bn3(self.conv3(x)), 2))
+        x = x.view(-1, 64 * 7 * 7)
+        x = F.dropout(F.relu(self.bn4(self.fc1(x))), 0.5, training=self.training)
+        x = F.dropout(F.relu(self.bn5(self.fc2(x))), 0.5, training=self.training)
+        return F.log_softmax(self.fc3(x), dim=1)
+
+
+MODELS = {
+    "simple_fc": SimpleFC,
+    "complex_mlp": ComplexMLP,
+    "simple_cnn": SimpleCNN,
+    "provided_cnn": ProvidedCNN,
+    "complex_cnn": ComplexCNN,
+}
+
+
+def parse_stages(text):
+    stages = []
+    for spec in text.split(","):
+        epochs, lr = spec.strip().split("@")
+        stages.append((int(epochs), float(lr)))
+    return stages
+
+
+# --- training -------------------------------------------------------------------------------
+
+def evaluate(model, x, y, batch=100):
+    model.eval()
+    correct, loss = 0, 0.0
+    confusion = np.zeros((10, 10), dtype=np.int64)
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            out = model(x[i:i + batch])
+            loss += F.nll_loss(out, y[i:i + batch], reduction="sum").item()
+            pred = out.argmax(dim=1)
+            correct += (pred == y[i:i + batch]).sum().item()
+            for t, p in zip(y[i:i + batch].tolist(), pred.tolist()):
+                confusion[t][p] += 1
+    return correct, loss / len(x), confusion
+
+
+def train(args):
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    x_train, y_train = load_split(args.data_dir, "train")
+    x_test, y_test = load_split(args.data_dir, "t10k")
+    if args.limit_train:
+        x_train, y_train = x_train[:args.limit_train], y_train[:args.limit_train]
+    model = MODELS[args.model]()
+    optim = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    stages, results, images, train_seconds = parse_stages(args.stages), [], 0, 0.0
+    started = time.time()
+    generator = torch.Generator().manual_seed(args.seed)
+    epoch = 0
+    for epochs, lr in stages:
+        for group in optim.param_groups:
+            group["lr"] = lr
+        recent = []
+        for _ in range(epochs):
+            epoch += 1
+            model.train()
+            order = torch.randperm(len(x_train), generator=generator)
+            t0 = time.time()
+            for b, i in enumerate(range(0, len(order), args.batch_size)):
+                idx = order[i:i + args.batch_size]
+                optim.zero_grad()
+                loss = F.nll_loss(model(x_train[idx]), y_train[idx])
+                loss.backward()
+                optim.step()
+                recent = (recent + [loss.item()])[-100:]
+                seen = min(i + args.batch_size, len(order))
+                if (b + 1) % 100 == 0:
+                    print(f"Train Epoch: {epoch} [{seen}/{len(order)} ({100 * seen // len(order)}%)]  Loss: {loss.item():.6f}")
+            train_seconds += time.time() - t0
+            images += len(order)
+        correct, test_loss, confusion = evaluate(model, x_test, y_test)
+        total = len(x_test)
+        print(f"Accuracy of the network on the test images: {100 * correct / total:.3f}%; correct: {correct} out of {total}")
+        per_class = [100.0 * confusion[c][c] / max(1, confusion[c].sum()) for c in range(10)]
+        results.append({
+            "epochs": epochs, "learning_rate": lr, "test_accuracy": 100.0 * correct / total,
+            "correct": correct, "total": total, "final_loss": sum(recent) / max(1, len(recent)),
+            "test_loss": test_loss, "per_class_accuracy": per_class, "confusion": confusion.tolist(),
+        })
+    params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    summary = {
+        "model": args.model, "backend": "torch", "params": params, "stages": results,
+        "train_images_per_sec": images / train_seconds, "wall_seconds": time.time() - started,
+        "seed": args.seed, "train_images": len(x_train), "test_images": len(x_test),
+        "threads": torch.get_num_threads(), "torch_version": torch.__version__,
+    }
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    if args.save_state_dict:
+        torch.save(model.state_dict(), args.save_state_dict)
+
+
+# --- throughput -----------------------------------------------------------------------------
+
+def throughput(args):
+    """Training img/s at batch 50 (median of windows after warm-up) and inference img/s at
+    batch 100, on real images; peak RSS of the process."""
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    x, y = load_split(args.data_dir, "train")
+    model = MODELS[args.model]()
+    optim = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    batch = 50
+
+    def train_batches(n, start):
+        for b in range(n):
+            i = ((start + b) * batch) % (len(x) - batch)
+            optim.zero_grad()
+            F.nll_loss(model(x[i:i + batch]), y[i:i + batch]).backward()
+            optim.step()
+
+    model.train()
+    train_batches(args.warmup, 0)
+    rates = []
+    for w in range(args.windows):
+        t0 = time.perf_counter()
+        train_batches(args.window_batches, args.warmup + w * args.window_batches)
+        rates.append(args.window_batches * batch / (time.perf_counter() - t0))
+    model.eval()
+    infer = []
+    with torch.no_grad():
+        for w in range(args.windows + 1):
+            t0 = time.perf_counter()
+            for b in range(args.window_batches):
+                i = (b * 100) % (len(x) - 100)
+                model(x[i:i + 100])
+            if w > 0:  # the first window warms up
+                infer.append(args.window_batches * 100 / (time.perf_counter() - t0))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"model={args.model} backend=torch threads={torch.get_num_threads()} "
+          f"train_img_s={statistics.median(rates):.1f} infer_img_s={statistics.median(infer):.1f} "
+          f"peak_rss_mb={peak_mb:.1f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("train", "throughput"):
+        p = sub.add_parser(name)
+        p.add_argument("--model", choices=sorted(MODELS), required=True)
+        p.add_argument("--data-dir", default=os.environ.get("MNIST_DIR", "../shared/data/mnist"))
+        p.add_argument("--seed", type=int, default=42)
+        p.add_argument("--threads", type=int, default=2)
+    t = sub.choices["train"]
+    t.add_argument("--stages", required=True)
+    t.add_argument("--batch-size", type=int, default=50)
+    t.add_argument("--limit-train", type=int)
+    t.add_argument("--out", default="runs/pytorch")
+    t.add_argument("--save-state-dict", help="also torch.save(model.state_dict(), PATH)")
+    h = sub.choices["throughput"]
+    h.add_argument("--warmup", type=int, default=10, help="batches before timing")
+    h.add_argument("--windows", type=int, default=5)
+    h.add_argument("--window-batches", type=int, default=20)
+    args = parser.parse_args()
+    {"train": train, "throughput": throughput}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

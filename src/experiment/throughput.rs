@@ -1,0 +1,185 @@
+//! Training and inference speed of one model on one backend, measured the way
+//! `reference/pytorch/mnist_reference.py throughput` measures PyTorch: real images in batches
+//! built once (the data path is not timed), SGD momentum 0.9 at batch 50, the median of several
+//! timed windows after a warm-up; inference at batch 100; the process's peak resident memory.
+
+use std::time::Instant;
+
+use burn::module::Module;
+
+use crate::backend::BackendKind;
+use crate::data::{MnistBatch, MnistDataset, mnist_loader};
+use crate::model::{Model, ModelKind};
+use crate::train::{TrainError, sgd, train_step};
+
+/// How long to measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThroughputPlan {
+    /// Untimed training steps first.
+    pub warmup_batches: usize,
+    /// Timed windows; the median is reported.
+    pub windows: usize,
+    /// Batches per window.
+    pub window_batches: usize,
+}
+
+impl Default for ThroughputPlan {
+    /// 10 warm-up batches, then 5 windows of 20 (as the PyTorch twin's defaults).
+    fn default() -> Self {
+        Self {
+            warmup_batches: 10,
+            windows: 5,
+            window_batches: 20,
+        }
+    }
+}
+
+/// What was measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Throughput {
+    /// The network.
+    pub model: ModelKind,
+    /// The backend.
+    pub backend: BackendKind,
+    /// Worker threads (`RAYON_NUM_THREADS`, else the available parallelism).
+    pub threads: usize,
+    /// Median training images/s at batch 50.
+    pub train_images_per_sec: f64,
+    /// Median inference images/s at batch 100.
+    pub infer_images_per_sec: f64,
+    /// Peak resident memory of the process, MiB (`None` where the OS does not say).
+    pub peak_rss_mb: Option<f64>,
+}
+
+impl std::fmt::Display for Throughput {
+    /// One line: `model=complex_cnn backend=flex threads=2 train_img_s=... infer_img_s=...
+    /// peak_rss_mb=...`, the PyTorch twin's format.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "model={} backend={} threads={} train_img_s={:.1} infer_img_s={:.1} peak_rss_mb={}",
+            self.model,
+            self.backend,
+            self.threads,
+            self.train_images_per_sec,
+            self.infer_images_per_sec,
+            self.peak_rss_mb
+                .map_or("unknown".to_string(), |m| format!("{m:.1}"))
+        )
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count); `None` when empty.
+///
+/// ```
+/// use mnist_lab::experiment::throughput::median;
+/// assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+/// assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+/// assert_eq!(median(&[]), None);
+/// ```
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+/// Peak resident set size of this process in MiB, from `/proc/self/status` (`VmHWM`).
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Worker threads of the CPU backends: `RAYON_NUM_THREADS` when set, else the available
+/// parallelism.
+pub fn worker_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn batches(
+    data: &MnistDataset,
+    batch_size: usize,
+    count: usize,
+    device: &burn::tensor::Device,
+) -> Result<Vec<MnistBatch>, TrainError> {
+    let loader = mnist_loader(data.clone(), batch_size, None, device);
+    let batches = loader
+        .iter()
+        .take(count)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(TrainError::Data)?;
+    if batches.is_empty() {
+        return Err(TrainError::EmptyData { what: "training" });
+    }
+    Ok(batches)
+}
+
+/// Measures `model` on `backend` with real images from `data`.
+pub fn measure(
+    model: ModelKind,
+    backend: BackendKind,
+    data: &MnistDataset,
+    plan: ThroughputPlan,
+) -> Result<Throughput, TrainError> {
+    let device = backend.device()?;
+    let train_device = device.clone().autodiff();
+    let plan = ThroughputPlan {
+        windows: plan.windows.max(1),
+        window_batches: plan.window_batches.max(1),
+        ..plan
+    };
+    let train_batches = batches(data, 50, 40, &train_device)?;
+    let mut optim = sgd(0.9);
+    let mut steps = train_batches.iter().cycle();
+    // The model is moved through every step (no second handle), so the optimizer may update
+    // its tensors in place as in real training.
+    let mut train = |mut net: Model, n: usize| {
+        for batch in steps.by_ref().take(n) {
+            net = train_step(net, &mut optim, batch, 0.01).0;
+        }
+        net
+    };
+    let mut net = train(model.init(&train_device), plan.warmup_batches);
+    let mut train_rates = Vec::with_capacity(plan.windows);
+    for _ in 0..plan.windows {
+        let started = Instant::now();
+        net = train(net, plan.window_batches);
+        train_rates.push((plan.window_batches * 50) as f64 / started.elapsed().as_secs_f64());
+    }
+
+    let infer_batches = batches(data, 100, 20, &device)?;
+    let net = net.valid();
+    let mut infer_rates = Vec::with_capacity(plan.windows);
+    // The first window warms up and is not counted.
+    for window in 0..=plan.windows {
+        let started = Instant::now();
+        for b in 0..plan.window_batches {
+            let batch = &infer_batches[b % infer_batches.len()];
+            let _ = net
+                .forward(batch.images.clone())
+                .into_data()
+                .try_to_vec::<f32>();
+        }
+        if window > 0 {
+            infer_rates.push((plan.window_batches * 100) as f64 / started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(Throughput {
+        model,
+        backend,
+        threads: worker_threads(),
+        train_images_per_sec: median(&train_rates).unwrap_or(0.0),
+        infer_images_per_sec: median(&infer_rates).unwrap_or(0.0),
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
