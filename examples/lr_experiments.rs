@@ -8,29 +8,17 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use mnist_lab::cli::CommonArgs;
-use mnist_lab::data::MnistDataset;
-use mnist_lab::experiment::{Suite, run_lr_sweeps};
+use mnist_lab::experiment::{SuiteArgs, run_lr_sweeps};
 use mnist_lab::train::LearningRate;
 
 /// Train three models at several learning rates and plot their losses.
 #[derive(Parser, Debug)]
 struct Args {
-    /// Backend, data, seed; --out is the parent of the run directories (default: runs).
     #[command(flatten)]
-    common: CommonArgs,
+    suite: SuiteArgs,
     /// Where the plots go (default: <out>/plots).
     #[arg(long)]
     plots: Option<PathBuf>,
-    /// Train on the first N training images only.
-    #[arg(long)]
-    limit_train: Option<usize>,
-    /// Retrain even where a finished run of the same config exists.
-    #[arg(long)]
-    rerun: bool,
-    /// Print one result line per run instead of the loss every 100 batches.
-    #[arg(long)]
-    quiet: bool,
 }
 
 fn main() {
@@ -38,25 +26,12 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let runs_dir = args.common.out.clone().unwrap_or_else(|| "runs".into());
-    let plots = args.plots.clone().unwrap_or_else(|| runs_dir.join("plots"));
-    let suite = Suite {
-        backend: args.common.backend,
-        runs_dir,
-        seed: args.common.seed,
-        limit_train: args.limit_train,
-        reuse: !args.rerun,
-        quiet: args.quiet,
-    };
-    args.common.backend.device()?;
-    let dir = args.common.locate_data()?;
-    let (train, test) = (MnistDataset::train(&dir)?, MnistDataset::test(&dir)?);
+    let suite = args.suite.suite()?;
+    let plots = args.plots.unwrap_or_else(|| suite.runs_dir.join("plots"));
+    let (train, test, _) = args.suite.data()?;
     for (sweep, records) in run_lr_sweeps(&suite, &train, &test, &plots)? {
-        println!(
-            "{} (plot {}):",
-            sweep.presets[0].model,
-            plots.join(format!("{}.png", sweep.name)).display()
-        );
+        let plot = plots.join(format!("{}.png", sweep.name));
+        println!("{} (plot {}):", sweep.presets[0].model, plot.display());
         for r in &records {
             let lr = LearningRate(r.config.stages[0].learning_rate);
             match r.final_accuracy() {

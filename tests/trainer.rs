@@ -14,16 +14,7 @@ use mnist_lab::train::{
 };
 use mnist_lab::{BackendKind, Model, ModelKind};
 
-/// Burn's random generator (weight init, dropout) is per backend and process-wide: two trainings
-/// in parallel threads of one process would draw from it in an interleaved order. The tests of
-/// this file train one at a time.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use common::serial;
 
 fn data() -> (MnistDataset, MnistDataset) {
     let dir = common::slice_dir();
@@ -426,5 +417,23 @@ fn a_new_run_in_a_used_directory_leaves_no_checkpoints_of_the_old_one() {
     assert_eq!(
         names,
         ["model-1.bpk", "notes.txt", "optim-1.bpk", "state-1.json"]
+    );
+}
+
+#[test]
+fn weight_decay_shrinks_the_weights() {
+    let _serial = serial();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let plain = run(config(ModelKind::SimpleFc, "2@0.01"), a.path());
+    let decayed = run(
+        config(ModelKind::SimpleFc, "2@0.01").with_weight_decay(Some(0.5)),
+        b.path(),
+    );
+    let norm = |m: &Model| -> f32 { weights(m).iter().flatten().map(|w| w * w).sum() };
+    assert!(
+        norm(&decayed.model) < 0.5 * norm(&plain.model),
+        "{} vs {}",
+        norm(&decayed.model),
+        norm(&plain.model)
     );
 }

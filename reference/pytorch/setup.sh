@@ -13,5 +13,5 @@ pip="$here/.venv/bin/pip"
 index=()
 [ -n "${TORCH_INDEX:-}" ] && index=(--index-url "$TORCH_INDEX")
 "$pip" install -q "${index[@]}" "torch==${TORCH_VERSION:-2.15.0}"
-"$pip" install -q numpy
+"$pip" install -q numpy safetensors
 "$here/.venv/bin/python" -c 'import torch, numpy; print("torch", torch.__version__, "numpy", numpy.__version__)'

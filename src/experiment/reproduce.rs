@@ -264,12 +264,16 @@ pub fn report_markdown(
         let _ = writeln!(
             md,
             "\n`{}` goes beyond the report: the same network with random distortions of every \
-             training image (rotation up to {} degrees, zoom up to {}%, shift up to {} pixels) \
+             training image (rotation up to {} degrees, zoom up to {}%, shift up to {} pixels){} \
              and a longer step schedule.",
             improved.preset.name,
             a.max_rotation_degrees,
             a.max_zoom * 100.0,
-            a.max_shift_pixels
+            a.max_shift_pixels,
+            match improved.config.weight_decay {
+                Some(decay) if decay > 0.0 => format!(", weight decay {}", LearningRate(decay)),
+                _ => String::new(),
+            }
         );
     }
     let _ = writeln!(md, "\n## Training loss: simple FC vs simple CNN (§4.2)\n");

@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use burn::config::Config;
+use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer};
 
 use crate::data::Augmentation;
@@ -95,6 +96,9 @@ pub enum ConfigError {
     /// A log interval of zero.
     #[error("log interval is 0 batches; it must be at least 1 (the report logs every 100)")]
     ZeroLogInterval,
+    /// A weight decay that is negative or not a number.
+    #[error("weight decay {0} must be a finite number >= 0 (0 turns it off; e.g. 5e-4)")]
+    BadWeightDecay(f64),
     /// Augmentation bounds that cannot be used.
     #[error("augmentation: {0}")]
     BadAugmentation(String),
@@ -222,6 +226,10 @@ pub struct TrainingConfig {
     /// Random distortions of the training images (none in the report's recipes).
     #[config(default = "None")]
     pub augmentation: Option<Augmentation>,
+    /// L2 penalty added to every gradient (PyTorch's `weight_decay`); none in the report. (An
+    /// `Option` so that configs saved before it existed still load.)
+    #[config(default = "None")]
+    pub weight_decay: Option<f64>,
 }
 
 impl TrainingConfig {
@@ -239,6 +247,11 @@ impl TrainingConfig {
         }
         if self.log_interval == 0 {
             return Err(ConfigError::ZeroLogInterval);
+        }
+        if let Some(decay) = self.weight_decay
+            && !(decay.is_finite() && decay >= 0.0)
+        {
+            return Err(ConfigError::BadWeightDecay(decay));
         }
         if let Some(problem) = self.augmentation.as_ref().and_then(Augmentation::problem) {
             return Err(ConfigError::BadAugmentation(problem));
@@ -262,10 +275,20 @@ impl TrainingConfig {
 
     /// A fresh optimizer as configured.
     pub fn optimizer(&self) -> ModuleOptimizer {
+        let decay = self
+            .weight_decay
+            .filter(|&d| d > 0.0)
+            .map(|d| WeightDecayConfig::new(d as f32));
         match self.optimizer {
-            OptimizerKind::Sgd => super::sgd(self.momentum),
-            OptimizerKind::Adam => AdamConfig::new().init(),
-            OptimizerKind::AdamW => AdamWConfig::new().init(),
+            OptimizerKind::Sgd => super::sgd_config(self.momentum)
+                .with_weight_decay(decay)
+                .init(),
+            OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
+            // AdamW keeps burn's own default decay (1e-4) unless one is asked for.
+            OptimizerKind::AdamW => match decay {
+                Some(d) => AdamWConfig::new().with_weight_decay(d.penalty).init(),
+                None => AdamWConfig::new().init(),
+            },
         }
     }
 }
@@ -325,6 +348,13 @@ mod tests {
             .to_string();
         assert!(msg.contains("at least 1") && msg.contains("50"), "{msg}");
         assert!(ok.clone().with_momentum(1.0).validate().is_err());
+        let decay = ok
+            .clone()
+            .with_weight_decay(Some(-1e-4))
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(decay.contains(">= 0") && decay.contains("5e-4"), "{decay}");
         let mut empty = ok.clone();
         empty.stages.clear();
         assert_eq!(empty.validate(), Err(ConfigError::NoStages));

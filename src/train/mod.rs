@@ -170,18 +170,17 @@ pub fn nll_loss(log_probs: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 
 /// SGD with PyTorch's momentum semantics (dampening 0; burn's default dampening is 0.1).
 pub fn sgd(momentum: f64) -> ModuleOptimizer {
-    let config = SgdConfig::new();
-    if momentum > 0.0 {
-        config
-            .with_momentum(Some(
-                MomentumConfig::new()
-                    .with_momentum(momentum)
-                    .with_dampening(0.0),
-            ))
-            .init()
-    } else {
-        config.init()
-    }
+    sgd_config(momentum).init()
+}
+
+/// The config behind [`sgd`], for adding e.g. weight decay.
+pub fn sgd_config(momentum: f64) -> SgdConfig {
+    let momentum = (momentum > 0.0).then(|| {
+        MomentumConfig::new()
+            .with_momentum(momentum)
+            .with_dampening(0.0)
+    });
+    SgdConfig::new().with_momentum(momentum)
 }
 
 /// One optimizer step on `batch` at learning rate `lr`; returns the updated model and the

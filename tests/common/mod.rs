@@ -27,3 +27,13 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// Burn's random generator (weight init, dropout) is per backend and process-wide: two trainings
+/// in parallel threads of one test binary would draw from it in an interleaved order. Tests that
+/// train hold this guard, so they train one at a time.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
