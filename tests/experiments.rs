@@ -366,6 +366,8 @@ fn reproduce_writes_the_report_with_every_experiment_and_plot() {
     // The learning-rate sweeps reuse the report's MLP runs (same config, same directory).
     let mlp_sweep = &done.sweeps[1].1;
     assert!(mlp_sweep.iter().all(|r| r.reused));
+    // ...but they were trained by this invocation: nothing is reported as reused from before.
+    assert!(!report.contains("Reused finished runs"), "{report}");
 }
 
 #[test]

@@ -244,12 +244,18 @@ pub fn report_markdown(
             p.pytorch_seconds.map_or("-".into(), |s| format!("{s:.0}")),
         );
     }
-    let reused: Vec<&str> = experiments
+    // Runs reused from an earlier invocation (not those this one trained and then reused).
+    let all: Vec<&RunRecord> = experiments
         .iter()
         .chain(sweeps.iter().flat_map(|(_, rs)| rs))
+        .collect();
+    let mut reused: Vec<&str> = all
+        .iter()
         .filter(|r| r.reused)
         .map(|r| r.preset.name.as_str())
+        .filter(|name| !all.iter().any(|r| !r.reused && r.preset.name == *name))
         .collect();
+    reused.dedup();
     if !reused.is_empty() {
         let _ = writeln!(
             md,
@@ -307,8 +313,9 @@ pub fn report_markdown(
     }
     let _ = writeln!(
         md,
-        "Every run's `config.json` and `summary.json` are in `runs/<experiment>/` beside this \
-         report; its per-step losses and checkpoints stay in `{}/<experiment>/`.",
+        "Every run's `config.json` and `summary.json` are in `runs/<experiment>/` next to this \
+         file; its per-step losses (`history.csv`) and checkpoints stay in the run directory, \
+         `{}/<experiment>/`, on the machine that trained it.",
         suite.runs_dir.display()
     );
     md
