@@ -6,7 +6,8 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mnist_lab::data::MnistDataset;
@@ -19,6 +20,33 @@ const TEST_NAME: &str = "a_killed_run_leaves_its_last_checkpoint_loadable";
 /// Set in the child of the save test: the checkpoint directory it saves into.
 const CHILD_SAVE_DIR: &str = "MNIST_LAB_KILL_SAVE_DIR";
 const SAVE_TEST_NAME: &str = "a_process_killed_while_saving_leaves_the_previous_checkpoint";
+
+/// Runs test `name` of this binary again in a child process, with `var` set to `value`.
+fn spawn_this_test(name: &str, var: &str, value: &Path) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--test-threads", "1"])
+        .env(var, value)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `dir` holds a complete checkpoint of `epoch` or later, checking every `poll` that
+/// the child still runs. The 300 s bound is against a hung child, not a speed requirement.
+fn wait_for_checkpoint(child: &mut Child, dir: &Path, epoch: usize, poll: Duration, context: &str) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while checkpoint::latest(dir).unwrap_or(0) < epoch {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{context}: the child stopped before it was killed"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{context}: no checkpoint {epoch} after 300 s"
+        );
+        std::thread::sleep(poll);
+    }
+}
 
 fn train_until_killed(out: &str) {
     let dir = common::slice_dir();
@@ -42,25 +70,8 @@ fn a_killed_run_leaves_its_last_checkpoint_loadable() {
     }
     let out = tempfile::tempdir().unwrap();
     let ckpt = checkpoint::checkpoint_dir(out.path());
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST_NAME, "--test-threads", "1"])
-        .env(CHILD_OUT, out.path())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    // A bound against a hung child, not a speed requirement.
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while checkpoint::latest(&ckpt).unwrap_or(0) < 2 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the child stopped before it was killed"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "no second checkpoint after 300 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = spawn_this_test(TEST_NAME, CHILD_OUT, out.path());
+    wait_for_checkpoint(&mut child, &ckpt, 2, Duration::from_millis(20), "training");
     child.kill().unwrap(); // SIGKILL on Unix: no destructor, no flush
     child.wait().unwrap();
 
@@ -82,7 +93,7 @@ fn a_killed_run_leaves_its_last_checkpoint_loadable() {
 
 /// Saves checkpoints of the complex CNN (about 21 MB each with momentum) back to back, so that
 /// nearly all of the child's time is spent inside `checkpoint::save`.
-fn save_until_killed(dir: &std::path::Path) {
+fn save_until_killed(dir: &Path) {
     let device = BackendKind::Flex.device().unwrap().autodiff();
     let model = ModelKind::ComplexCnn.init(&device);
     let optim = sgd(0.9);
@@ -102,7 +113,7 @@ fn save_until_killed(dir: &std::path::Path) {
 #[test]
 fn a_process_killed_while_saving_leaves_the_previous_checkpoint() {
     if let Ok(dir) = std::env::var(CHILD_SAVE_DIR) {
-        save_until_killed(std::path::Path::new(&dir));
+        save_until_killed(Path::new(&dir));
         return;
     }
     let out = tempfile::tempdir().unwrap();
@@ -111,24 +122,15 @@ fn a_process_killed_while_saving_leaves_the_previous_checkpoint() {
     // Kill at several points of the save cycle: after 0, 7, 14, ... ms past a new checkpoint.
     for (round, delay_ms) in [0u64, 7, 14, 23, 31].into_iter().enumerate() {
         let before = checkpoint::latest(&dir).unwrap_or(0);
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", SAVE_TEST_NAME, "--test-threads", "1"])
-            .env(CHILD_SAVE_DIR, &dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(300);
-        while checkpoint::latest(&dir).unwrap_or(0) < before + 2 {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "the child stopped by itself"
-            );
-            assert!(
-                Instant::now() < deadline,
-                "round {round}: no checkpoints after 300 s"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let mut child = spawn_this_test(SAVE_TEST_NAME, CHILD_SAVE_DIR, &dir);
+        let context = format!("round {round}");
+        wait_for_checkpoint(
+            &mut child,
+            &dir,
+            before + 2,
+            Duration::from_millis(1),
+            &context,
+        );
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap();
         child.wait().unwrap();

@@ -15,7 +15,8 @@ use crate::cli::CommonArgs;
 use crate::data::{Augmentation, MnistDataset};
 use crate::model::ModelKind;
 use crate::train::{
-    LearningRate, OptimizerKind, RunOutcome, Trainer, TrainingConfig, TrainingStage, parse_stages,
+    LearningRate, OptimizerKind, RunOutcome, Trainer, TrainingConfig, TrainingStage, format_stages,
+    parse_stages,
 };
 
 /// One of the report's recipes: a model and its stages.
@@ -279,13 +280,12 @@ pub fn run_preset(
             preset.model.init(&args.common.backend.device()?).summary()
         );
     }
-    let stages: Vec<String> = config.stages.iter().map(ToString::to_string).collect();
     println!(
         "{}: {} on {}, stages {}, data {}, output {}",
         preset.name,
         preset.model,
         args.common.backend,
-        stages.join(","),
+        format_stages(&config.stages),
         dir.display(),
         out.display()
     );

@@ -8,7 +8,7 @@ use super::Preset;
 use super::suite::{LrSweep, RunRecord, Suite, SuiteError, comparison_plot, run_lr_sweeps};
 use crate::data::MnistDataset;
 use crate::fsutil::write_atomic;
-use crate::train::{LearningRate, TrainingStage};
+use crate::train::{LearningRate, TrainingStage, write_json};
 
 /// Where and how the report was produced, for its header.
 #[derive(Clone, Debug, PartialEq)]
@@ -124,17 +124,9 @@ impl Reproduction {
             .chain(sweeps.iter().flat_map(|(_, rs)| rs))
         {
             let dir = self.report_dir.join("runs").join(&record.preset.name);
-            let write = |name: &str, json: Result<Vec<u8>, serde_json::Error>| {
-                let path = dir.join(name);
-                let bytes = json.map_err(|e| SuiteError::Io {
-                    path: path.clone(),
-                    source: std::io::Error::other(e),
-                })?;
-                write_atomic(&path, &bytes).map_err(|source| SuiteError::Io { path, source })
-            };
-            write("config.json", serde_json::to_vec_pretty(&record.config))?;
+            write_json(&dir.join("config.json"), &record.config)?;
             if let Some(summary) = &record.summary {
-                write("summary.json", serde_json::to_vec_pretty(summary))?;
+                write_json(&dir.join("summary.json"), summary)?;
             }
         }
         let text = report_markdown(context, &self.suite, &experiments, &sweeps);

@@ -11,7 +11,7 @@ use crate::data::MnistDataset;
 use crate::report::{LinePlot, PlotError, Series, loss_curve};
 use crate::train::{
     HistoryRow, LearningRate, RunSummary, TrainError, Trainer, TrainingConfig, checkpoint,
-    config_differences, read_config, read_history,
+    format_stages, read_history, saved_config_differences,
 };
 
 /// What one preset of a suite gave.
@@ -123,7 +123,8 @@ impl Suite {
     ) -> Result<RunRecord, TrainError> {
         let config = self.config(preset);
         let dir = self.run_dir(preset);
-        let same_config = self.reuse && saved_config_matches(&dir, &config)?;
+        let same_config =
+            self.reuse && saved_config_differences(&dir, &config)?.is_some_and(|d| d.is_empty());
         let record = |summary, failure, history, reused| RunRecord {
             preset: preset.clone(),
             config: config.clone(),
@@ -158,12 +159,7 @@ impl Suite {
             preset.name,
             preset.model,
             self.backend,
-            config
-                .stages
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
+            format_stages(&config.stages)
         );
         match trainer.fit(train.clone(), test.clone()) {
             Ok(outcome) => {
@@ -221,14 +217,6 @@ fn summary_matches(summary: &RunSummary, config: &TrainingConfig, backend: Backe
             .zip(&config.stages)
             .all(|(s, c)| s.epochs == c.epochs && s.learning_rate == c.learning_rate)
         && config.limit_train.is_none_or(|n| summary.train_images <= n)
-}
-
-fn saved_config_matches(dir: &Path, config: &TrainingConfig) -> Result<bool, TrainError> {
-    let path = dir.join("config.json");
-    if !path.exists() {
-        return Ok(false);
-    }
-    Ok(config_differences(&read_config(&path)?, config).is_empty())
 }
 
 /// One learning-rate experiment of the report: a model trained at several rates.

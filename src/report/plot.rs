@@ -81,34 +81,30 @@ impl LinePlot {
     /// paths.
     pub fn save(&self, dir: &Path, name: &str) -> Result<[PathBuf; 2], PlotError> {
         register_font();
-        let draw_err = |e: &dyn std::fmt::Display| PlotError::Draw {
-            name: name.to_string(),
-            message: e.to_string(),
-        };
         let (w, h) = PLOT_SIZE;
         let mut rgb = vec![0u8; 3 * (w * h) as usize];
         {
             let root = BitMapBackend::with_buffer(&mut rgb, PLOT_SIZE).into_drawing_area();
             self.draw(&root, name)?;
-            root.present().map_err(|e| draw_err(&e))?;
+            root.present().map_err(|e| draw_error(name, e))?;
         }
         let mut svg = String::new();
         {
             let root = SVGBackend::with_string(&mut svg, PLOT_SIZE).into_drawing_area();
             self.draw(&root, name)?;
-            root.present().map_err(|e| draw_err(&e))?;
+            root.present().map_err(|e| draw_error(name, e))?;
         }
         let png_path = dir.join(format!("{name}.png"));
         let svg_path = dir.join(format!("{name}.svg"));
-        let png = encode_rgb_png(&rgb, w, h).map_err(|e| draw_err(&e))?;
-        write_atomic(&png_path, &png).map_err(|source| PlotError::Io {
-            path: png_path.clone(),
-            source,
-        })?;
-        write_atomic(&svg_path, svg.as_bytes()).map_err(|source| PlotError::Io {
-            path: svg_path.clone(),
-            source,
-        })?;
+        let png = encode_rgb_png(&rgb, w, h).map_err(|e| draw_error(name, e))?;
+        let write = |path: &Path, bytes: &[u8]| {
+            write_atomic(path, bytes).map_err(|source| PlotError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        write(&png_path, &png)?;
+        write(&svg_path, svg.as_bytes())?;
         Ok([png_path, svg_path])
     }
 
@@ -130,10 +126,6 @@ impl LinePlot {
         root: &DrawingArea<DB, plotters::coord::Shift>,
         name: &str,
     ) -> Result<(), PlotError> {
-        let draw_err = |e: &dyn std::fmt::Display| PlotError::Draw {
-            name: name.to_string(),
-            message: e.to_string(),
-        };
         let (x0, x1, y0, y1) = self
             .bounds()
             .ok_or_else(|| PlotError::Empty(name.to_string()))?;
@@ -141,14 +133,14 @@ impl LinePlot {
         // Curves against epochs start at 0, whatever their first point.
         let x0 = x0.min(0.0);
         let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
-        root.fill(&WHITE).map_err(|e| draw_err(&e))?;
+        root.fill(&WHITE).map_err(|e| draw_error(name, e))?;
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, (FONT_FAMILY, 24))
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(64)
             .build_cartesian_2d(x0..x1, (y0 - pad).max(0.0)..y1 + pad)
-            .map_err(|e| draw_err(&e))?;
+            .map_err(|e| draw_error(name, e))?;
         chart
             .configure_mesh()
             .x_desc(&self.x_label)
@@ -157,13 +149,13 @@ impl LinePlot {
             .axis_desc_style((FONT_FAMILY, 18))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
-            .map_err(|e| draw_err(&e))?;
+            .map_err(|e| draw_error(name, e))?;
         for (i, series) in self.series.iter().enumerate() {
             let color = SERIES_COLORS[i % SERIES_COLORS.len()];
             let points = series.points.iter().copied().filter(|(_, y)| y.is_finite());
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                .map_err(|e| draw_err(&e))?
+                .map_err(|e| draw_error(name, e))?
                 .label(series.label.as_str())
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
@@ -176,8 +168,15 @@ impl LinePlot {
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()
-            .map_err(|e| draw_err(&e))?;
+            .map_err(|e| draw_error(name, e))?;
         Ok(())
+    }
+}
+
+fn draw_error(name: &str, e: impl std::fmt::Display) -> PlotError {
+    PlotError::Draw {
+        name: name.to_string(),
+        message: e.to_string(),
     }
 }
 

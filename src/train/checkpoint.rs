@@ -66,28 +66,14 @@ pub fn save(
 /// Removes what a process killed in the middle of a save left in `dir`: the temporary files of
 /// [`write_atomic`] (`.tmp-*`), never a complete file. Returns how many were removed.
 pub fn remove_partial(dir: &Path) -> Result<usize, TrainError> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(0);
-    };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(".tmp-") {
-            let path = entry.path();
-            std::fs::remove_file(&path).map_err(io_err(&path))?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
+    remove_files_where(dir, |name| name.starts_with(".tmp-"))
 }
 
 /// Removes every checkpoint file (`model-N.bpk`, `optim-N.bpk`, `state-N.json`) from `dir`: a
 /// new run in a directory replaces the run that was there, and must not leave checkpoints of
 /// that other run for a later resume to pick up. Returns how many files were removed.
 pub fn clear(dir: &Path) -> Result<usize, TrainError> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(0);
-    };
-    let is_checkpoint = |name: &str| {
+    remove_files_where(dir, |name| {
         [("model-", ".bpk"), ("optim-", ".bpk"), ("state-", ".json")]
             .iter()
             .any(|(prefix, suffix)| {
@@ -95,10 +81,17 @@ pub fn clear(dir: &Path) -> Result<usize, TrainError> {
                     .and_then(|rest| rest.strip_suffix(suffix))
                     .is_some_and(|n| n.parse::<usize>().is_ok())
             })
+    })
+}
+
+/// Removes the files of `dir` whose names pass `doomed`; a missing directory holds none.
+fn remove_files_where(dir: &Path, doomed: impl Fn(&str) -> bool) -> Result<usize, TrainError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(0);
     };
     let mut removed = 0;
     for entry in entries.flatten() {
-        if is_checkpoint(&entry.file_name().to_string_lossy()) {
+        if doomed(&entry.file_name().to_string_lossy()) {
             let path = entry.path();
             std::fs::remove_file(&path).map_err(io_err(&path))?;
             removed += 1;

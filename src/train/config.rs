@@ -134,6 +134,23 @@ pub fn parse_stages(text: &str) -> Result<Vec<TrainingStage>, ConfigError> {
     Ok(stages)
 }
 
+/// Stages as `--stages` takes them: `2@0.01,2@0.001` (the inverse of [`parse_stages`]).
+///
+/// ```
+/// use mnist_lab::train::{format_stages, parse_stages};
+/// let stages = parse_stages("5@1e-3, 5@1e-5")?;
+/// assert_eq!(format_stages(&stages), "5@0.001,5@1e-5");
+/// assert_eq!(parse_stages(&format_stages(&stages))?, stages);
+/// # Ok::<(), mnist_lab::train::ConfigError>(())
+/// ```
+pub fn format_stages(stages: &[TrainingStage]) -> String {
+    stages
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn validate_stages(stages: &[TrainingStage]) -> Result<(), ConfigError> {
     if stages.is_empty() {
         return Err(ConfigError::NoStages);

@@ -24,7 +24,8 @@ mod eval;
 mod trainer;
 
 pub use config::{
-    ConfigError, LearningRate, OptimizerKind, TrainingConfig, TrainingStage, parse_stages,
+    ConfigError, LearningRate, OptimizerKind, TrainingConfig, TrainingStage, format_stages,
+    parse_stages,
 };
 pub use eval::{Evaluation, evaluate};
 pub use trainer::read_config;
@@ -128,6 +129,19 @@ pub(crate) fn record_err(path: &std::path::Path, message: impl ToString) -> Trai
         path: path.to_path_buf(),
         message: message.to_string(),
     }
+}
+
+/// How `config` differs from the `config.json` a run left in `out`: `None` when there is none,
+/// else the differing fields (empty when they are the same).
+pub fn saved_config_differences(
+    out: &std::path::Path,
+    config: &TrainingConfig,
+) -> Result<Option<Vec<String>>, TrainError> {
+    let path = out.join("config.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(config_differences(&read_config(&path)?, config)))
 }
 
 /// The fields in which two configs differ, as `field: saved X, now Y`.

@@ -7,8 +7,8 @@
 //! guard that stops on a NaN loss and keeps the last good checkpoint, and its non-TTY renderer
 //! prints no metric values. What is left is ~200 lines.
 //!
-//! Every epoch draws its shuffling, dropout and augmentation from `(seed, epoch)` alone, so a run resumed from
-//! the checkpoint of epoch k computes exactly what an uninterrupted run computes.
+//! Every epoch draws its shuffling, dropout and augmentation from `(seed, epoch)` alone, so a run
+//! resumed from the checkpoint of epoch k computes exactly what an uninterrupted run computes.
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;
@@ -214,15 +214,14 @@ impl Trainer {
         let train_device = self.device.clone().autodiff();
         let ckpt_dir = checkpoint::checkpoint_dir(&self.out);
         let config_path = self.out.join("config.json");
-        if self.resume_from.is_some() && config_path.exists() {
-            let saved = read_config(&config_path)?;
-            let differences = super::config_differences(&saved, config);
-            if !differences.is_empty() {
-                return Err(TrainError::ResumeMismatch {
-                    path: config_path,
-                    differences,
-                });
-            }
+        if self.resume_from.is_some()
+            && let Some(differences) = super::saved_config_differences(&self.out, config)?
+            && !differences.is_empty()
+        {
+            return Err(TrainError::ResumeMismatch {
+                path: config_path,
+                differences,
+            });
         }
         write_json(&config_path, config)?;
         // What an earlier process killed mid-write left behind (temporary files only).
