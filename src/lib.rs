@@ -25,6 +25,7 @@ pub mod conv;
 pub mod data;
 pub mod experiment;
 mod fsutil;
+pub mod interop;
 pub mod model;
 pub mod report;
 pub mod train;

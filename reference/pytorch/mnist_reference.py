@@ -10,6 +10,9 @@ SGD momentum 0.9 (dampening 0) and stages as the Rust examples.
   python mnist_reference.py throughput --model complex_cnn --threads 2 --data-dir DIR
       prints `model=... backend=torch threads=... train_img_s=... infer_img_s=... peak_rss_mb=...`,
       measured as examples/throughput.rs measures (see there).
+  python mnist_reference.py evaluate --model complex_cnn --weights FILE --data-dir DIR
+      loads a state_dict (.pt) or safetensors file (e.g. `import_pytorch --export`) into the
+      report's class, strictly, and prints the report's accuracy line on the 10,000 test images.
 """
 import argparse
 import gzip
@@ -231,6 +234,29 @@ def train(args):
         torch.save(model.state_dict(), args.save_state_dict)
 
 
+# --- evaluate saved weights -----------------------------------------------------------------
+
+def load_weights(model, path):
+    """A state_dict from torch.save (.pt/.pth) or a safetensors file (mnist-lab's export), into
+    the report's class, strictly: a missing or extra key is an error."""
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+        state = load_file(path)
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=True)
+
+
+def evaluate_weights(args):
+    torch.set_num_threads(args.threads)
+    x_test, y_test = load_split(args.data_dir, "t10k")
+    model = MODELS[args.model]()
+    load_weights(model, args.weights)
+    correct, _, _ = evaluate(model, x_test, y_test)
+    total = len(x_test)
+    print(f"Accuracy of the network on the test images: {100 * correct / total:.3f}%; correct: {correct} out of {total}")
+
+
 # --- throughput -----------------------------------------------------------------------------
 
 def throughput(args):
@@ -276,7 +302,7 @@ def throughput(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("train", "throughput"):
+    for name in ("train", "throughput", "evaluate"):
         p = sub.add_parser(name)
         p.add_argument("--model", choices=sorted(MODELS), required=True)
         p.add_argument("--data-dir", default=os.environ.get("MNIST_DIR", "../shared/data/mnist"))
@@ -292,8 +318,10 @@ def main():
     h.add_argument("--warmup", type=int, default=10, help="batches before timing")
     h.add_argument("--windows", type=int, default=5)
     h.add_argument("--window-batches", type=int, default=20)
+    e = sub.choices["evaluate"]
+    e.add_argument("--weights", required=True, help="a state_dict (.pt/.pth) or a .safetensors file")
     args = parser.parse_args()
-    {"train": train, "throughput": throughput}[args.command](args)
+    {"train": train, "throughput": throughput, "evaluate": evaluate_weights}[args.command](args)
 
 
 if __name__ == "__main__":

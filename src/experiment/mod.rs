@@ -261,7 +261,8 @@ impl TrainArgs {
 }
 
 /// Runs a preset as the command line says: checks everything first, trains, prints the report's
-/// lines, writes `config.json`, `history.csv`, `summary.json` and checkpoints to the output.
+/// lines, writes `config.json`, `history.csv`, `summary.json`, checkpoints and the final weights
+/// as `model.safetensors` with PyTorch's names ([`crate::interop`]) to the output.
 pub fn run_preset(
     preset: &Preset,
     args: &TrainArgs,
@@ -290,6 +291,8 @@ pub fn run_preset(
         out.display()
     );
     let outcome = trainer.fit(train, test)?;
+    let weights = out.join("model.safetensors");
+    crate::interop::save_safetensors(&outcome.model, &weights)?;
     let s = &outcome.summary;
     for (i, stage) in s.stages.iter().enumerate() {
         let report = preset
@@ -309,6 +312,10 @@ pub fn run_preset(
         s.train_images_per_sec,
         s.wall_seconds,
         out.join("summary.json").display()
+    );
+    println!(
+        "weights for PyTorch (the report's names): {} (model.load_state_dict(safetensors.torch.load_file(path)))",
+        weights.display()
     );
     Ok(outcome)
 }

@@ -1,0 +1,355 @@
+//! PyTorch interop: the report's own weights in, safetensors out.
+//!
+//! [`load`] reads a PyTorch `state_dict` (`torch.save(model.state_dict(), path)`, `.pt`/`.pth`)
+//! or a safetensors file into one of the five networks, with the report's attribute names
+//! (`fcl` for the simple FC net, `conv1`, `bn1`, `fc1`, ... for the others), through burn-store's
+//! [`PytorchStore`] and [`SafetensorsStore`] and their PyTorch adapters (Linear weights
+//! transposed, BatchNorm `weight`/`bias` <-> `gamma`/`beta`). BatchNorm's `num_batches_tracked`
+//! is ignored. Nothing is loaded partially: a missing, extra or wrongly shaped key is a
+//! [`InteropError::Mismatch`] that lists them all.
+//!
+//! [`save_safetensors`] writes any model with the same PyTorch names, so that
+//! `model.load_state_dict(safetensors.torch.load_file(path))` works on the report's classes
+//! (`reference/pytorch/mnist_reference.py evaluate` does exactly that).
+//!
+//! ```no_run
+//! use mnist_lab::{BackendKind, ModelKind, interop};
+//!
+//! let device = BackendKind::Flex.device()?;
+//! let model = interop::load(ModelKind::ComplexCnn, "complex_cnn.pt".as_ref(), &device)?;
+//! interop::save_safetensors(&model, "complex_cnn.safetensors".as_ref())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use burn::store::{
+    ApplyError, ApplyResult, BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter,
+    PytorchStore, SafetensorsStore,
+};
+use burn::tensor::Device;
+
+use crate::model::{Model, ModelKind};
+
+/// The two formats PyTorch users hand over, told apart by the file's extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightsFormat {
+    /// `torch.save(model.state_dict(), path)`: `.pt` or `.pth`.
+    PyTorch,
+    /// `safetensors.torch.save_file(state_dict, path)` or [`save_safetensors`]: `.safetensors`.
+    Safetensors,
+}
+
+impl WeightsFormat {
+    /// The format of `path`, from its extension.
+    pub fn of(path: &Path) -> Result<Self, InteropError> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("pt" | "pth") => Ok(Self::PyTorch),
+            Some("safetensors") => Ok(Self::Safetensors),
+            _ => Err(InteropError::UnknownFormat {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+}
+
+/// A key whose tensor has the wrong shape (both shapes in PyTorch's layout).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrongShape {
+    /// The PyTorch key, e.g. `fc1.weight`.
+    pub key: String,
+    /// What the model needs.
+    pub expected: Vec<usize>,
+    /// What the file holds.
+    pub found: Vec<usize>,
+}
+
+/// Why weights could not be read, matched or written.
+#[derive(Debug, thiserror::Error)]
+pub enum InteropError {
+    /// The extension says neither PyTorch nor safetensors.
+    #[error(
+        "`{}`: unknown weights format; expected a .pt/.pth file (torch.save(model.state_dict(), \
+         path)) or a .safetensors file",
+        path.display()
+    )]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file could not be read as a state_dict of tensors.
+    #[error(
+        "cannot read `{}` as {format}: {message}{hint}",
+        path.display(),
+        hint = if *format == "PyTorch" {
+            " (save weights with torch.save(model.state_dict(), path), not the whole model)"
+        } else {
+            ""
+        }
+    )]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// "PyTorch" or "safetensors".
+        format: &'static str,
+        /// What the reader said.
+        message: String,
+    },
+    /// The file's keys or shapes are not those of the model; nothing was loaded.
+    #[error("{0}")]
+    Mismatch(Box<Mismatch>),
+    /// The safetensors file could not be written (the previous file, if any, is untouched).
+    #[error("cannot write `{}`: {message}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What the writer said.
+        message: String,
+    },
+}
+
+/// How a file's tensors differ from what a model needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The file.
+    pub path: PathBuf,
+    /// The model it was tried on.
+    pub model: ModelKind,
+    /// Keys the model needs and the file lacks, with their shapes.
+    pub missing: Vec<(String, Vec<usize>)>,
+    /// Keys the file has and the model does not (`num_batches_tracked` is never listed).
+    pub unexpected: Vec<String>,
+    /// Keys in both, with different shapes.
+    pub wrong_shapes: Vec<WrongShape>,
+    /// Anything else burn-store refused (data type, unreadable tensor).
+    pub other: Vec<String>,
+    /// Every key the model needs, with its shape (PyTorch names and layout).
+    pub expected: Vec<(String, Vec<usize>)>,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys = |list: &[(String, Vec<usize>)]| {
+            list.iter()
+                .map(|(k, s)| format!("{k} {s:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        writeln!(
+            f,
+            "`{}` does not hold weights of the {} network; nothing was loaded",
+            self.path.display(),
+            self.model
+        )?;
+        if !self.missing.is_empty() {
+            writeln!(f, "  missing keys: {}", keys(&self.missing))?;
+        }
+        if !self.unexpected.is_empty() {
+            writeln!(f, "  unexpected keys: {}", self.unexpected.join(", "))?;
+        }
+        for w in &self.wrong_shapes {
+            writeln!(
+                f,
+                "  wrong shape: {} is {:?} in the file, the model needs {:?}",
+                w.key, w.found, w.expected
+            )?;
+        }
+        for other in &self.other {
+            writeln!(f, "  {other}")?;
+        }
+        write!(
+            f,
+            "  {} expects: {}\n  Check --model, or that the file is a state_dict of the report's {} class",
+            self.model,
+            keys(&self.expected),
+            self.model
+        )
+    }
+}
+
+/// The PyTorch name of one of our tensor paths: the report calls the simple FC net's layer
+/// `fcl` (ours is `fc`); everything else has the same name.
+pub fn pytorch_key(kind: ModelKind, path: &str) -> String {
+    match (kind, path.strip_prefix("fc.")) {
+        (ModelKind::SimpleFc, Some(rest)) => format!("fcl.{rest}"),
+        _ => path.to_string(),
+    }
+}
+
+/// Every tensor `model` has, as PyTorch names it, with its shape in PyTorch's layout.
+pub fn pytorch_keys(model: &Model) -> Vec<(String, Vec<usize>)> {
+    model
+        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
+        .into_iter()
+        .map(|t| (pytorch_key(model.kind(), &t.name), t.shape.to_vec()))
+        .collect()
+}
+
+/// Fresh `kind` on `device` with the weights of `path` (`.pt`/`.pth` or `.safetensors`).
+pub fn load(kind: ModelKind, path: &Path, device: &Device) -> Result<Model, InteropError> {
+    load_into(kind.init(device), path)
+}
+
+/// `model` with every tensor replaced by the one in `path`. The model is consumed, so a
+/// failed load leaves nothing half-loaded behind. Use this to load into a model built with a
+/// non-default config (e.g. the complex MLP without dropout at test time).
+pub fn load_into(mut model: Model, path: &Path) -> Result<Model, InteropError> {
+    let kind = model.kind();
+    let format = WeightsFormat::of(path)?;
+    if !path.is_file() {
+        return Err(InteropError::Read {
+            path: path.to_path_buf(),
+            format: format.name(),
+            message: "no such file".into(),
+        });
+    }
+    let read_err = |message: String| InteropError::Read {
+        path: path.to_path_buf(),
+        format: format.name(),
+        message,
+    };
+    let expected = pytorch_keys(&model);
+    // Partial results are allowed here only so that every problem can be listed at once:
+    // any problem below is an error, and the half-applied model is dropped with it.
+    let result = match format {
+        WeightsFormat::PyTorch => {
+            let mut store = PytorchStore::from_file(path)
+                .allow_partial(true)
+                .validate(false);
+            if kind == ModelKind::SimpleFc {
+                store = store.with_key_remapping(r"^fcl\.", "fc.");
+            }
+            model
+                .load_from(&mut store)
+                .map_err(|e| read_err(e.to_string()))?
+        }
+        WeightsFormat::Safetensors => {
+            let mut store = SafetensorsStore::from_file(path)
+                .with_from_adapter(PyTorchToBurnAdapter)
+                .skip_enum_variants(true)
+                .allow_partial(true)
+                .validate(false);
+            if kind == ModelKind::SimpleFc {
+                store = store.with_key_remapping(r"^fcl\.", "fc.");
+            }
+            model
+                .load_from(&mut store)
+                .map_err(|e| read_err(e.to_string()))?
+        }
+    };
+    match mismatch(kind, path, result, expected) {
+        None => Ok(model),
+        Some(m) => Err(InteropError::Mismatch(Box::new(m))),
+    }
+}
+
+/// The problems of one load, or `None` when every tensor was applied and nothing was left.
+fn mismatch(
+    kind: ModelKind,
+    path: &Path,
+    result: ApplyResult,
+    expected: Vec<(String, Vec<usize>)>,
+) -> Option<Mismatch> {
+    let shape_of = |key: &str| {
+        expected
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
+    };
+    let missing: Vec<_> = result
+        .missing
+        .iter()
+        .map(|(p, _)| {
+            let key = pytorch_key(kind, &burn_norm_to_pytorch(p));
+            let shape = shape_of(&key);
+            (key, shape)
+        })
+        .collect();
+    let unexpected: Vec<_> = result
+        .unused
+        .iter()
+        .filter(|p| !p.ends_with(".num_batches_tracked"))
+        .map(|p| pytorch_key(kind, p))
+        .collect();
+    let mut wrong_shapes = Vec::new();
+    let mut other = Vec::new();
+    for e in &result.errors {
+        match e {
+            ApplyError::ShapeMismatch { path: p, found, .. } => {
+                let key = pytorch_key(kind, &burn_norm_to_pytorch(p));
+                wrong_shapes.push(WrongShape {
+                    expected: shape_of(&key),
+                    found: pytorch_layout(&key, found.to_vec()),
+                    key,
+                });
+            }
+            e => other.push(e.to_string()),
+        }
+    }
+    if missing.is_empty() && unexpected.is_empty() && wrong_shapes.is_empty() && other.is_empty() {
+        return None;
+    }
+    Some(Mismatch {
+        path: path.to_path_buf(),
+        model: kind,
+        missing,
+        unexpected,
+        wrong_shapes,
+        other,
+        expected,
+    })
+}
+
+/// BatchNorm's `gamma`/`beta` are PyTorch's `weight`/`bias`.
+fn burn_norm_to_pytorch(path: &str) -> String {
+    if let Some(layer) = path.strip_suffix(".gamma") {
+        format!("{layer}.weight")
+    } else if let Some(layer) = path.strip_suffix(".beta") {
+        format!("{layer}.bias")
+    } else {
+        path.to_string()
+    }
+}
+
+/// A shape the applier reports in burn's layout, in PyTorch's: the only rank-2 weights in
+/// these networks are Linear's, which burn stores transposed (`[in, out]`).
+fn pytorch_layout(key: &str, mut shape: Vec<usize>) -> Vec<usize> {
+    if key.ends_with(".weight") && shape.len() == 2 {
+        shape.reverse();
+    }
+    shape
+}
+
+/// Writes `model` to `path` as safetensors with PyTorch's names and layout, replacing any file
+/// there only once the new one is complete.
+pub fn save_safetensors(model: &Model, path: &Path) -> Result<(), InteropError> {
+    let mut store = SafetensorsStore::from_file(path)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .skip_enum_variants(true)
+        .overwrite(true)
+        .metadata("mnist_lab_model", model.kind().name());
+    if model.kind() == ModelKind::SimpleFc {
+        store = store.with_key_remapping(r"^fc\.", "fcl.");
+    }
+    model
+        .save_into(&mut store)
+        .map_err(|e| InteropError::Write {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+}
+
+impl WeightsFormat {
+    fn name(self) -> &'static str {
+        match self {
+            Self::PyTorch => "PyTorch",
+            Self::Safetensors => "safetensors",
+        }
+    }
+}
