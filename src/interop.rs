@@ -130,6 +130,9 @@ pub struct Mismatch {
     pub other: Vec<String>,
     /// Every key the model needs, with its shape (PyTorch names and layout).
     pub expected: Vec<(String, Vec<usize>)>,
+    /// When every key of the file is the model's behind one prefix (`module.` from
+    /// `nn.DataParallel`, `model_state_dict.` from a checkpoint dict): that prefix.
+    pub wrapped_in: Option<String>,
 }
 
 impl fmt::Display for Mismatch {
@@ -161,6 +164,15 @@ impl fmt::Display for Mismatch {
         }
         for other in &self.other {
             writeln!(f, "  {other}")?;
+        }
+        if let Some(prefix) = &self.wrapped_in {
+            writeln!(
+                f,
+                "  every key is the model's behind the prefix `{prefix}`: the file holds a wrapped \
+                 model (nn.DataParallel) or a checkpoint dict; save the inner state_dict \
+                 (e.g. `model.module.state_dict()` or `checkpoint[\"{}\"]`)",
+                prefix.trim_end_matches('.')
+            )?;
         }
         write!(
             f,
@@ -295,6 +307,7 @@ fn mismatch(
     if missing.is_empty() && unexpected.is_empty() && wrong_shapes.is_empty() && other.is_empty() {
         return None;
     }
+    let wrapped_in = common_wrapper(&unexpected, &expected);
     Some(Mismatch {
         path: path.to_path_buf(),
         model: kind,
@@ -303,7 +316,23 @@ fn mismatch(
         wrong_shapes,
         other,
         expected,
+        wrapped_in,
     })
+}
+
+/// The prefix (`module.`, `model_state_dict.`, ...) behind which `unexpected` is exactly the
+/// set of `expected` keys, if there is one.
+fn common_wrapper(unexpected: &[String], expected: &[(String, Vec<usize>)]) -> Option<String> {
+    let (first, _) = unexpected.first()?.split_once('.')?;
+    let prefix = format!("{first}.");
+    let mut inner: Vec<&str> = unexpected
+        .iter()
+        .map(|k| k.strip_prefix(&prefix))
+        .collect::<Option<_>>()?;
+    let mut wanted: Vec<&str> = expected.iter().map(|(k, _)| k.as_str()).collect();
+    inner.sort_unstable();
+    wanted.sort_unstable();
+    (inner == wanted).then_some(prefix)
 }
 
 /// BatchNorm's `gamma`/`beta` are PyTorch's `weight`/`bias`.

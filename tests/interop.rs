@@ -251,6 +251,37 @@ fn another_models_state_dict_is_an_error_that_lists_keys_and_shapes() {
 }
 
 #[test]
+fn a_wrapped_state_dict_is_an_error_that_names_the_prefix() {
+    // nn.DataParallel saves every key behind `module.`; nothing is stripped silently.
+    let dir = tempfile::tempdir().unwrap();
+    let wrapped = dir.path().join("wrapped.safetensors");
+    let model = interop::load(
+        ModelKind::ProvidedCnn,
+        &fixture("provided_cnn.pt"),
+        &Device::flex(),
+    )
+    .unwrap();
+    let mut store = SafetensorsStore::from_file(&wrapped)
+        .with_to_adapter(burn::store::BurnToPyTorchAdapter)
+        .skip_enum_variants(true)
+        .with_key_remapping(r"^(.*)$", "module.$1");
+    model.save_into(&mut store).unwrap();
+
+    let m = mismatch(ModelKind::ProvidedCnn, &wrapped);
+    assert_eq!(m.wrapped_in.as_deref(), Some("module."));
+    assert_eq!(m.missing.len(), 8);
+    assert!(m.unexpected.contains(&"module.fc2.weight".to_string()));
+    let text = InteropError::Mismatch(Box::new(m)).to_string();
+    assert!(text.contains("`module.`"), "{text}");
+
+    // A plain mismatch names no prefix.
+    assert_eq!(
+        mismatch(ModelKind::SimpleFc, &fixture("complex_cnn.pt")).wrapped_in,
+        None
+    );
+}
+
+#[test]
 fn bad_files_are_errors_not_panics() {
     let device = Device::flex();
     let dir = tempfile::tempdir().unwrap();
