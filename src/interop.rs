@@ -25,8 +25,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use burn::store::{
-    ApplyError, ApplyResult, BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter,
-    PytorchStore, SafetensorsStore,
+    ApplyError, ApplyResult, BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, ModuleStore,
+    PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
 };
 use burn::tensor::Device;
 
@@ -54,6 +54,13 @@ impl WeightsFormat {
             _ => Err(InteropError::UnknownFormat {
                 path: path.to_path_buf(),
             }),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::PyTorch => "PyTorch",
+            Self::Safetensors => "safetensors",
         }
     }
 }
@@ -184,13 +191,35 @@ impl fmt::Display for Mismatch {
     }
 }
 
-/// The PyTorch name of one of our tensor paths: the report calls the simple FC net's layer
-/// `fcl` (ours is `fc`); everything else has the same name.
+/// The one layer whose name differs between the report's PyTorch code and ours, as
+/// `(our prefix, PyTorch's prefix)`: the report calls the simple FC net's layer `fcl`, we call
+/// it `fc`. Every other name is the same. Both [`pytorch_key`] and the stores' key remapping
+/// come from this.
+fn renamed_layer(kind: ModelKind) -> Option<(&'static str, &'static str)> {
+    (kind == ModelKind::SimpleFc).then_some(("fc.", "fcl."))
+}
+
+/// The PyTorch name of one of our tensor paths.
 pub fn pytorch_key(kind: ModelKind, path: &str) -> String {
-    match (kind, path.strip_prefix("fc.")) {
-        (ModelKind::SimpleFc, Some(rest)) => format!("fcl.{rest}"),
-        _ => path.to_string(),
-    }
+    renamed_layer(kind)
+        .and_then(|(ours, theirs)| Some(format!("{theirs}{}", path.strip_prefix(ours)?)))
+        .unwrap_or_else(|| path.to_string())
+}
+
+/// burn-store's key remapping for [`renamed_layer`], towards PyTorch's names or from them
+/// (empty for the models whose names all agree).
+fn remapper(kind: ModelKind, to_pytorch: bool) -> KeyRemapper {
+    let Some((ours, theirs)) = renamed_layer(kind) else {
+        return KeyRemapper::new();
+    };
+    let (from, to) = if to_pytorch {
+        (ours, theirs)
+    } else {
+        (theirs, ours)
+    };
+    KeyRemapper::new()
+        .add_pattern(format!("^{}", from.replace('.', r"\.")), to)
+        .expect("an escaped literal prefix is a valid regex")
 }
 
 /// Every tensor `model` has, as PyTorch names it, with its shape in PyTorch's layout.
@@ -229,35 +258,33 @@ pub fn load_into(mut model: Model, path: &Path) -> Result<Model, InteropError> {
     // Partial results are allowed here only so that every problem can be listed at once:
     // any problem below is an error, and the half-applied model is dropped with it.
     let result = match format {
-        WeightsFormat::PyTorch => {
-            let mut store = PytorchStore::from_file(path)
+        WeightsFormat::PyTorch => apply(
+            &mut model,
+            PytorchStore::from_file(path)
+                .remap(remapper(kind, false))
                 .allow_partial(true)
-                .validate(false);
-            if kind == ModelKind::SimpleFc {
-                store = store.with_key_remapping(r"^fcl\.", "fc.");
-            }
-            model
-                .load_from(&mut store)
-                .map_err(|e| read_err(e.to_string()))?
-        }
-        WeightsFormat::Safetensors => {
-            let mut store = SafetensorsStore::from_file(path)
+                .validate(false),
+        ),
+        WeightsFormat::Safetensors => apply(
+            &mut model,
+            SafetensorsStore::from_file(path)
+                .remap(remapper(kind, false))
                 .with_from_adapter(PyTorchToBurnAdapter)
                 .skip_enum_variants(true)
                 .allow_partial(true)
-                .validate(false);
-            if kind == ModelKind::SimpleFc {
-                store = store.with_key_remapping(r"^fcl\.", "fc.");
-            }
-            model
-                .load_from(&mut store)
-                .map_err(|e| read_err(e.to_string()))?
-        }
-    };
+                .validate(false),
+        ),
+    }
+    .map_err(read_err)?;
     match mismatch(kind, path, result, expected) {
         None => Ok(model),
         Some(m) => Err(InteropError::Mismatch(Box::new(m))),
     }
+}
+
+/// Applies every tensor of `store` to `model`; the reader's error as text.
+fn apply(model: &mut Model, mut store: impl ModuleStore) -> Result<ApplyResult, String> {
+    model.load_from(&mut store).map_err(|e| e.to_string())
 }
 
 /// The problems of one load, or `None` when every tensor was applied and nothing was left.
@@ -359,26 +386,15 @@ fn pytorch_layout(key: &str, mut shape: Vec<usize>) -> Vec<usize> {
 /// there only once the new one is complete.
 pub fn save_safetensors(model: &Model, path: &Path) -> Result<(), InteropError> {
     let mut store = SafetensorsStore::from_file(path)
+        .remap(remapper(model.kind(), true))
         .with_to_adapter(BurnToPyTorchAdapter)
         .skip_enum_variants(true)
         .overwrite(true)
         .metadata("mnist_lab_model", model.kind().name());
-    if model.kind() == ModelKind::SimpleFc {
-        store = store.with_key_remapping(r"^fc\.", "fcl.");
-    }
     model
         .save_into(&mut store)
         .map_err(|e| InteropError::Write {
             path: path.to_path_buf(),
             message: e.to_string(),
         })
-}
-
-impl WeightsFormat {
-    fn name(self) -> &'static str {
-        match self {
-            Self::PyTorch => "PyTorch",
-            Self::Safetensors => "safetensors",
-        }
-    }
 }
