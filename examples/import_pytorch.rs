@@ -15,8 +15,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use mnist_lab::cli::CommonArgs;
 use mnist_lab::data::{DEFAULT_TEST_BATCH, MnistDataset, mnist_loader};
-use mnist_lab::model::ComplexMlpConfig;
-use mnist_lab::{Model, ModelKind, interop};
+use mnist_lab::{ModelKind, interop};
 
 /// Evaluate a PyTorch state_dict (.pt/.pth) or safetensors file on the MNIST test set.
 #[derive(Parser, Debug)]
@@ -45,14 +44,9 @@ fn main() {
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let device = args.common.backend.device()?;
     device.seed(args.common.seed);
-    let fresh = match args.model {
-        ModelKind::ComplexMlp => Model::ComplexMlp(
-            ComplexMlpConfig::new()
-                .with_dropout_at_test(!args.no_dropout_at_test)
-                .init(&device),
-        ),
-        kind => kind.init(&device),
-    };
+    let fresh = args
+        .model
+        .init_with_dropout_at_test(!args.no_dropout_at_test, &device);
     let model = interop::load_into(fresh, &args.weights)?;
     println!(
         "loaded {} ({} tensors) into {} on {}",

@@ -12,9 +12,11 @@ use burn::tensor::Device;
 use common::{compiled_devices, max_abs_diff, slice_dir};
 use mnist_lab::data::{MnistDataset, mnist_loader};
 use mnist_lab::interop::{self, InteropError, WeightsFormat};
-use mnist_lab::model::ComplexMlpConfig;
 use mnist_lab::train::{Trainer, TrainingConfig, parse_stages};
 use mnist_lab::{BackendKind, Model, ModelKind};
+
+// The fixtures were evaluated with the complex MLP's dropout off at test time, hence
+// `init_with_dropout_at_test(false, ..)` throughout.
 
 /// The four models committed in both formats (the complex CNN only as .pt, to keep fixtures small).
 const WITH_SAFETENSORS: [ModelKind; 4] = [
@@ -44,18 +46,6 @@ fn torch_log_probs(expected: &serde_json::Value, kind: ModelKind) -> Vec<f32> {
         .flat_map(|row| row.as_array().expect("a row").clone())
         .map(|v| v.as_f64().expect("a number") as f32)
         .collect()
-}
-
-/// A fresh model as the fixtures were evaluated: the complex MLP without dropout at test time.
-fn fresh(kind: ModelKind, device: &Device) -> Model {
-    match kind {
-        ModelKind::ComplexMlp => Model::ComplexMlp(
-            ComplexMlpConfig::new()
-                .with_dropout_at_test(false)
-                .init(device),
-        ),
-        kind => kind.init(device),
-    }
 }
 
 /// Our eval-mode log-probabilities for the first 8 test images of the slice, normalized by our
@@ -109,8 +99,9 @@ fn pytorch_state_dicts_give_pytorchs_outputs_on_every_backend() {
                 files.push(fixture(&format!("{}.safetensors", kind.name())));
             }
             for file in files {
-                let model = interop::load_into(fresh(kind, &device), &file)
-                    .unwrap_or_else(|e| panic!("{kind} on {backend}: {e}"));
+                let model =
+                    interop::load_into(kind.init_with_dropout_at_test(false, &device), &file)
+                        .unwrap_or_else(|e| panic!("{kind} on {backend}: {e}"));
                 let ours = our_log_probs(&model, &expected, &device);
                 let theirs = torch_log_probs(&expected, kind);
                 let diff = max_scaled_diff(&ours, &theirs);
@@ -130,10 +121,13 @@ fn pytorch_state_dicts_give_pytorchs_outputs_on_every_backend() {
 fn pt_and_safetensors_fixtures_load_to_identical_weights() {
     let device = Device::flex();
     for kind in WITH_SAFETENSORS {
-        let from_pt =
-            interop::load_into(fresh(kind, &device), &fixture(&format!("{kind}.pt"))).unwrap();
+        let from_pt = interop::load_into(
+            kind.init_with_dropout_at_test(false, &device),
+            &fixture(&format!("{kind}.pt")),
+        )
+        .unwrap();
         let from_st = interop::load_into(
-            fresh(kind, &device),
+            kind.init_with_dropout_at_test(false, &device),
             &fixture(&format!("{kind}.safetensors")),
         )
         .unwrap();
@@ -147,11 +141,13 @@ fn export_then_import_gives_bit_identical_weights_and_pytorch_names() {
     let dir = tempfile::tempdir().unwrap();
     for kind in ModelKind::ALL {
         let pt = fixture(&format!("{kind}.pt"));
-        let model = interop::load_into(fresh(kind, &device), &pt).unwrap();
+        let model =
+            interop::load_into(kind.init_with_dropout_at_test(false, &device), &pt).unwrap();
         let out = dir.path().join(format!("{kind}.safetensors"));
         interop::save_safetensors(&model, &out).unwrap();
 
-        let back = interop::load_into(fresh(kind, &device), &out).unwrap();
+        let back =
+            interop::load_into(kind.init_with_dropout_at_test(false, &device), &out).unwrap();
         assert_eq!(
             tensors(&model),
             tensors(&back),

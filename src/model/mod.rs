@@ -82,6 +82,20 @@ impl ModelKind {
             Self::ComplexCnn => Model::ComplexCnn(ComplexCnnConfig::new().init(device)),
         }
     }
+
+    /// [`init`](Self::init), with the complex MLP's dropout left on at test time when
+    /// `dropout_at_test` (the report's quirk: [`ComplexMlpConfig::dropout_at_test`]); the other
+    /// networks have no such option and ignore it.
+    pub fn init_with_dropout_at_test(self, dropout_at_test: bool, device: &Device) -> Model {
+        match self {
+            Self::ComplexMlp => Model::ComplexMlp(
+                ComplexMlpConfig::new()
+                    .with_dropout_at_test(dropout_at_test)
+                    .init(device),
+            ),
+            kind => kind.init(device),
+        }
+    }
 }
 
 impl fmt::Display for ModelKind {

@@ -28,7 +28,7 @@ use super::{TrainError, io_err, record_err, train_step, write_json};
 use crate::backend::BackendKind;
 use crate::data::{MnistBatcher, MnistDataset, mnist_loader};
 use crate::fsutil::write_atomic;
-use crate::model::{ComplexMlpConfig, Model, ModelKind};
+use crate::model::Model;
 
 /// What one stage reached, evaluated on the test set after its last epoch.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -186,14 +186,9 @@ impl Trainer {
 
     fn init_model(&self, device: &Device) -> Model {
         device.seed(self.config.seed);
-        match self.config.model {
-            ModelKind::ComplexMlp => Model::ComplexMlp(
-                ComplexMlpConfig::new()
-                    .with_dropout_at_test(self.config.mlp_dropout_at_test)
-                    .init(device),
-            ),
-            kind => kind.init(device),
-        }
+        self.config
+            .model
+            .init_with_dropout_at_test(self.config.mlp_dropout_at_test, device)
     }
 
     /// Trains on `train` (cut to `limit_train`), evaluating on `test` after each stage.
