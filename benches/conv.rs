@@ -1,18 +1,22 @@
-//! Forward and forward+backward of every conv layer in the five models, per compiled backend,
+//! Forward and forward+backward of every conv layer in the five models, per compiled backend
+//! with burn's `conv2d`, and on flex with ours (`mnist_lab::kernel::conv2d`, id `flex-ours`),
 //! plus the hand-written reference at batch 1 for scale. Throughput is in FLOPs (criterion shows
-//! it as elem/s: read Gelem/s as GFLOP/s).
+//! it as elem/s: read Gelem/s as GFLOP/s). Runs with `keep_freed_memory`, as the examples do.
 //!
 //! `cargo bench --bench conv` (add `--features ndarray,wgpu` for the other backends).
 
 use std::hint::black_box;
 use std::time::Duration;
 
+use burn::module::Param;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2dConfig;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use mnist_lab::BackendKind;
 use mnist_lab::conv::{Conv2dParams, conv2d_batched, conv2d_flops, output_size};
+use mnist_lab::{BackendKind, kernel};
 
 /// A conv layer of one of the models.
 struct Layer {
@@ -104,7 +108,31 @@ impl Layer {
     }
 }
 
+/// The kernels to time on `backend`: burn's `conv2d`, and ours on flex.
+fn kernels(backend: BackendKind) -> Vec<(String, bool)> {
+    let mut kernels = vec![(backend.name().to_string(), false)];
+    if backend == BackendKind::Flex {
+        kernels.push(("flex-ours".to_string(), true));
+    }
+    kernels
+}
+
+/// `conv(x)` with weight `w` and bias `b`: burn's `conv2d`, or ours through a `Conv2d` module.
+fn run_conv(layer: &Layer, ours: bool, x: &Tensor<4>, w: &Tensor<4>, b: &Tensor<1>) -> Tensor<4> {
+    if !ours {
+        return conv2d(x.clone(), w.clone(), Some(b.clone()), layer.options());
+    }
+    let p = layer.padding;
+    let mut module = Conv2dConfig::new(layer.channels, [layer.kernel; 2])
+        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+        .init(&x.device());
+    module.weight = Param::from_tensor(w.clone());
+    module.bias = Some(Param::from_tensor(b.clone()));
+    kernel::conv2d(&module, x.clone())
+}
+
 fn criterion() -> Criterion {
+    kernel::keep_freed_memory();
     Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
@@ -119,16 +147,15 @@ fn forward(c: &mut Criterion) {
             for batch in [50, 100] {
                 let (x, w, b) = layer.tensors(batch, &device);
                 group.throughput(Throughput::Elements(layer.forward_flops(batch)));
-                group.bench_function(
-                    BenchmarkId::new(backend.name(), layer.shape_id(batch)),
-                    |bench| {
+                for (id, ours) in kernels(backend) {
+                    group.bench_function(BenchmarkId::new(id, layer.shape_id(batch)), |bench| {
                         bench.iter(|| {
-                            let y = conv2d(x.clone(), w.clone(), Some(b.clone()), layer.options());
+                            let y = run_conv(layer, ours, &x, &w, &b);
                             // Reading the result back waits for lazy and asynchronous backends.
                             black_box(y.into_data())
                         })
-                    },
-                );
+                    });
+                }
             }
         }
     }
@@ -147,16 +174,14 @@ fn forward_backward(c: &mut Criterion) {
                 // Forward, weight gradient, and the input gradient where it is needed.
                 let passes = if layer.needs_input_grad() { 3 } else { 2 };
                 group.throughput(Throughput::Elements(passes * layer.forward_flops(batch)));
-                group.bench_function(
-                    BenchmarkId::new(backend.name(), layer.shape_id(batch)),
-                    |bench| {
+                for (id, ours) in kernels(backend) {
+                    group.bench_function(BenchmarkId::new(id, layer.shape_id(batch)), |bench| {
                         bench.iter(|| {
-                            let y = conv2d(x.clone(), w.clone(), Some(b.clone()), layer.options());
-                            let grads = y.sum().backward();
+                            let grads = run_conv(layer, ours, &x, &w, &b).sum().backward();
                             black_box(w.grad(&grads).map(|g| g.into_data()))
                         })
-                    },
-                );
+                    });
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
-//! One SGD step of each model at batch 50, and inference at batch 100, per compiled backend.
-//! Throughput is in images.
+//! One SGD step of each model at batch 50, and inference at batch 100, per compiled backend
+//! (flex with our conv and pooling kernels, `mnist_lab::kernel`). Throughput is in images. Runs
+//! with `keep_freed_memory`, as the examples do.
 //!
 //! `cargo bench --bench train_step`
 
@@ -20,6 +21,7 @@ fn random_batch(batch: usize, device: &Device) -> MnistBatch {
 }
 
 fn criterion() -> Criterion {
+    mnist_lab::kernel::keep_freed_memory();
     Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))

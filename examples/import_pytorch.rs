@@ -38,7 +38,7 @@ struct Args {
 }
 
 fn main() {
-    mnist_lab::cli::exit_on_error(run(Args::parse()));
+    mnist_lab::cli::run_example(|| run(Args::parse()));
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

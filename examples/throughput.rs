@@ -12,6 +12,7 @@ use mnist_lab::ModelKind;
 use mnist_lab::cli::CommonArgs;
 use mnist_lab::data::MnistDataset;
 use mnist_lab::experiment::throughput::{ThroughputPlan, measure};
+use mnist_lab::kernel::{KernelImpl, Op, set_kernel};
 
 /// Measure training and inference images/s.
 #[derive(Parser, Debug)]
@@ -21,6 +22,12 @@ struct Args {
     /// The model (all five when left out).
     #[arg(long)]
     model: Option<ModelKind>,
+    /// The CNNs' convolution kernel: `ours` (on flex) or `burn`.
+    #[arg(long, default_value_t = KernelImpl::Ours)]
+    conv: KernelImpl,
+    /// The CNNs' max-pooling kernel: `ours` (on flex) or `burn`.
+    #[arg(long, default_value_t = KernelImpl::Ours)]
+    pool: KernelImpl,
     /// Untimed training batches first.
     #[arg(long, default_value_t = ThroughputPlan::default().warmup_batches)]
     warmup: usize,
@@ -33,11 +40,13 @@ struct Args {
 }
 
 fn main() {
-    mnist_lab::cli::exit_on_error(run(Args::parse()));
+    mnist_lab::cli::run_example(|| run(Args::parse()));
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     args.common.backend.device()?;
+    set_kernel(Op::Conv2d, args.conv);
+    set_kernel(Op::MaxPool2d, args.pool);
     let data = MnistDataset::train(&args.common.locate_data()?)?;
     let plan = ThroughputPlan {
         warmup_batches: args.warmup,

@@ -39,8 +39,14 @@ impl CommonArgs {
     }
 }
 
-/// Ends an example: on error, prints `error: <message>` on one line and exits with status 1.
-pub fn exit_on_error(result: Result<(), Box<dyn std::error::Error>>) {
+/// Runs an example: [`crate::kernel::keep_freed_memory`] first, then `run`; on error, prints
+/// `error: <message>` on one line and exits with status 1.
+pub fn run_example(run: impl FnOnce() -> Result<(), Box<dyn std::error::Error>>) {
+    crate::kernel::keep_freed_memory();
+    exit_on_error(run());
+}
+
+fn exit_on_error(result: Result<(), Box<dyn std::error::Error>>) {
     if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);

@@ -26,6 +26,7 @@ pub mod data;
 pub mod experiment;
 mod fsutil;
 pub mod interop;
+pub mod kernel;
 pub mod model;
 pub mod report;
 pub mod train;

@@ -397,6 +397,8 @@ fn throughput_prints_one_line_in_the_pytorch_twins_format() {
             "model",
             "backend",
             "threads",
+            "conv",
+            "pool",
             "train_img_s",
             "infer_img_s",
             "peak_rss_mb"

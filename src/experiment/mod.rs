@@ -328,7 +328,8 @@ pub fn example_main(preset: impl FnOnce(&TrainArgs) -> Preset) {
         #[command(flatten)]
         args: TrainArgs,
     }
-    let cli = Cli::parse();
-    let preset = preset(&cli.args);
-    crate::cli::exit_on_error(run_preset(&preset, &cli.args).map(|_| ()));
+    crate::cli::run_example(|| {
+        let cli = Cli::parse();
+        run_preset(&preset(&cli.args), &cli.args).map(|_| ())
+    });
 }

@@ -9,6 +9,7 @@ use burn::module::Module;
 
 use crate::backend::BackendKind;
 use crate::data::{MnistBatch, MnistDataset, mnist_loader};
+use crate::kernel::{KernelImpl, Op, kernel};
 use crate::model::{Model, ModelKind};
 use crate::train::{TrainError, sgd, train_step};
 
@@ -43,6 +44,10 @@ pub struct Throughput {
     pub backend: BackendKind,
     /// Worker threads (`RAYON_NUM_THREADS`, else the available parallelism).
     pub threads: usize,
+    /// Whose convolution kernel the CNNs ran ([`crate::kernel::conv2d`]).
+    pub conv: KernelImpl,
+    /// Whose max-pooling kernel the CNNs ran ([`crate::kernel::max_pool2d`]).
+    pub pool: KernelImpl,
     /// Median training images/s at batch 50.
     pub train_images_per_sec: f64,
     /// Median inference images/s at batch 100.
@@ -52,15 +57,18 @@ pub struct Throughput {
 }
 
 impl std::fmt::Display for Throughput {
-    /// One line: `model=complex_cnn backend=flex threads=2 train_img_s=... infer_img_s=...
-    /// peak_rss_mb=...`, the PyTorch twin's format.
+    /// One line: `model=complex_cnn backend=flex threads=2 conv=ours pool=ours train_img_s=...
+    /// infer_img_s=... peak_rss_mb=...`, the PyTorch twin's format (which has no `conv`, `pool`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "model={} backend={} threads={} train_img_s={:.1} infer_img_s={:.1} peak_rss_mb={}",
+            "model={} backend={} threads={} conv={} pool={} train_img_s={:.1} \
+             infer_img_s={:.1} peak_rss_mb={}",
             self.model,
             self.backend,
             self.threads,
+            self.conv,
+            self.pool,
             self.train_images_per_sec,
             self.infer_images_per_sec,
             self.peak_rss_mb
@@ -178,6 +186,8 @@ pub fn measure(
         model,
         backend,
         threads: worker_threads(),
+        conv: kernel(Op::Conv2d),
+        pool: kernel(Op::MaxPool2d),
         train_images_per_sec: median(&train_rates).unwrap_or(0.0),
         infer_images_per_sec: median(&infer_rates).unwrap_or(0.0),
         peak_rss_mb: peak_rss_mb(),

@@ -9,6 +9,7 @@ use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor};
 
 use crate::data::NUM_CLASSES;
+use crate::kernel::{conv2d, max_pool2d};
 
 /// Configuration of [`SimpleCnn`].
 #[derive(Config, Debug)]
@@ -63,7 +64,7 @@ pub(crate) fn conv_features(
     images: Tensor<4>,
 ) -> Tensor<2> {
     let [batch, ..] = images.dims();
-    let x = relu(pool.forward(conv1.forward(images)));
-    let x = relu(pool.forward(conv2.forward(x)));
+    let x = relu(max_pool2d(pool, conv2d(conv1, images)));
+    let x = relu(max_pool2d(pool, conv2d(conv2, x)));
     x.reshape([batch, CONV_FEATURES])
 }

@@ -1,0 +1,489 @@
+//! Stride-1 convolution on `f32` slices as one GEMM per image, forward and both gradients.
+//!
+//! burn-flex 0.22 convolves in tiles of 512 output pixels: for every (image, tile) it fills a
+//! freshly zeroed im2col buffer, calls `gemm` (which re-packs the weights each time) and scatters
+//! the tile's result channel by channel into NCHW. Profiled on the complex CNN, that work around
+//! the GEMMs took about half of a training step (`results/performance.md`). Here each image is
+//! one GEMM over all its pixels: its patches are copied once into a per-thread buffer that lives
+//! as long as the thread, and the GEMM writes NCHW rows directly. The gradients are GEMMs of the
+//! same shape: the weight gradient sums `dY · patchesᵀ` over the images, and the input gradient
+//! is the forward kernel run on `dY` with the weights flipped and transposed (stride 1 only).
+//!
+//! No crate offers this for burn tensors; `gemm` (the kernel burn-flex itself calls) does the
+//! arithmetic, rayon spreads the images over the threads.
+
+use std::cell::RefCell;
+
+use rayon::prelude::*;
+
+/// The shapes of one 2D convolution with stride 1, dilation 1 and one group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// Images in the batch.
+    pub batch: usize,
+    /// Input channels.
+    pub channels_in: usize,
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// Output channels.
+    pub channels_out: usize,
+    /// Kernel `[height, width]`.
+    pub kernel: [usize; 2],
+    /// Zero padding on both sides, `[rows, columns]`; each below the kernel's extent.
+    pub padding: [usize; 2],
+}
+
+impl ConvGeometry {
+    /// Output `[height, width]`: `input + 2 * padding - kernel + 1`.
+    pub fn out_size(&self) -> [usize; 2] {
+        [
+            self.height + 2 * self.padding[0] + 1 - self.kernel[0],
+            self.width + 2 * self.padding[1] + 1 - self.kernel[1],
+        ]
+    }
+
+    /// Whether these kernels cover the geometry: a non-empty kernel, padding below the kernel's
+    /// extent (so that the input gradient is itself such a convolution) and a non-empty output.
+    pub fn is_supported(&self) -> bool {
+        let [kh, kw] = self.kernel;
+        kh > 0
+            && kw > 0
+            && self.padding[0] < kh
+            && self.padding[1] < kw
+            && self.height + 2 * self.padding[0] >= kh
+            && self.width + 2 * self.padding[1] >= kw
+    }
+
+    fn patch_len(&self) -> usize {
+        self.channels_in * self.kernel[0] * self.kernel[1]
+    }
+
+    fn input_len(&self) -> usize {
+        self.channels_in * self.height * self.width
+    }
+
+    fn output_len(&self) -> usize {
+        let [oh, ow] = self.out_size();
+        self.channels_out * oh * ow
+    }
+
+    /// The convolution whose output is the input gradient: it reads `dY` (the output's shape)
+    /// with the padding that restores the input's size.
+    fn input_grad_geometry(&self) -> ConvGeometry {
+        let [oh, ow] = self.out_size();
+        ConvGeometry {
+            batch: self.batch,
+            channels_in: self.channels_out,
+            height: oh,
+            width: ow,
+            channels_out: self.channels_in,
+            kernel: self.kernel,
+            padding: [
+                self.kernel[0] - 1 - self.padding[0],
+                self.kernel[1] - 1 - self.padding[1],
+            ],
+        }
+    }
+
+    fn weight_len(&self) -> usize {
+        self.channels_out * self.patch_len()
+    }
+
+    /// Panics unless the geometry is supported and `input` is a whole batch: callers check both
+    /// first ([`Self::is_supported`], the tensors' shapes), so this guards the unsafe GEMM.
+    fn check(&self, input: &[f32]) {
+        assert!(self.is_supported(), "unsupported geometry {self:?}");
+        assert_eq!(input.len(), self.batch * self.input_len(), "input length");
+    }
+}
+
+thread_local! {
+    /// Each thread's im2col buffer, grown to the largest layer seen and then reused.
+    static PATCHES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's patch buffer holding `image`'s patches `[patch_len, oh * ow]`.
+fn with_patches<R>(image: &[f32], g: &ConvGeometry, f: impl FnOnce(&[f32]) -> R) -> R {
+    let [oh, ow] = g.out_size();
+    PATCHES.with_borrow_mut(|buffer| {
+        let len = g.patch_len() * oh * ow;
+        if buffer.len() < len {
+            buffer.resize(len, 0.0);
+        }
+        let patches = &mut buffer[..len];
+        im2col(image, g, patches);
+        f(patches)
+    })
+}
+
+/// Copies one image's `[channels_in, height, width]` patches into `patches`, laid out
+/// `[channels_in * kh * kw, oh * ow]`: row `(c, ky, kx)` holds `image[c][oy + ky - ph][ox + kx - pw]`
+/// for every output pixel `(oy, ox)`, 0 where that falls in the padding.
+pub fn im2col(image: &[f32], g: &ConvGeometry, patches: &mut [f32]) {
+    let [oh, ow] = g.out_size();
+    let [kh, kw] = g.kernel;
+    let [ph, pw] = g.padding;
+    let (h, w) = (g.height, g.width);
+    assert_eq!(image.len(), g.input_len(), "image length");
+    assert_eq!(
+        patches.len(),
+        g.patch_len() * oh * ow,
+        "patch buffer length"
+    );
+    let mut rows = patches.chunks_exact_mut(oh * ow);
+    for plane in image.chunks_exact(h * w) {
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let row = rows.next().expect("one row per (channel, ky, kx)");
+                // Output columns whose input column `ox + kx - pw` lies inside the image.
+                let first = pw.saturating_sub(kx).min(ow);
+                let end = (w + pw).saturating_sub(kx).clamp(first, ow);
+                for (oy, dst) in row.chunks_exact_mut(ow).enumerate() {
+                    let iy = oy + ky;
+                    if iy < ph || iy - ph >= h {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[(iy - ph) * w..(iy - ph + 1) * w];
+                    dst[..first].fill(0.0);
+                    if end > first {
+                        dst[first..end].copy_from_slice(&src[first + kx - pw..end + kx - pw]);
+                    }
+                    dst[end..].fill(0.0);
+                }
+            }
+        }
+    }
+}
+
+/// `dst[m, n] (+)= lhs[m, k] · rhs`, row-major, where `rhs` is `[k, n]` or, with
+/// `rhs_transposed`, `[n, k]`. `accumulate` adds to `dst` instead of overwriting it.
+fn matmul(
+    dst: &mut [f32],
+    lhs: &[f32],
+    rhs: &[f32],
+    [m, k, n]: [usize; 3],
+    rhs_transposed: bool,
+    accumulate: bool,
+) {
+    assert_eq!(dst.len(), m * n, "dst length");
+    assert_eq!(lhs.len(), m * k, "lhs length");
+    assert_eq!(rhs.len(), k * n, "rhs length");
+    let (rhs_cs, rhs_rs) = if rhs_transposed {
+        (k as isize, 1)
+    } else {
+        (1, n as isize)
+    };
+    // SAFETY: the three slices hold exactly the m x n, m x k and k x n matrices the strides
+    // describe (checked above), and `dst` does not alias the inputs (it is borrowed mutably).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            rhs.as_ptr(),
+            rhs_cs,
+            rhs_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// The convolution `[batch, channels_out, oh, ow]` of `input` `[batch, channels_in, h, w]` with
+/// `weight` `[channels_out, channels_in, kh, kw]`, plus `bias` `[channels_out]`.
+pub fn forward(input: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeometry) -> Vec<f32> {
+    g.check(input);
+    assert_eq!(weight.len(), g.weight_len(), "weight length");
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), g.channels_out, "bias length");
+    }
+    let [oh, ow] = g.out_size();
+    let spatial = oh * ow;
+    let mut output = vec![0.0f32; g.batch * g.output_len()];
+    if output.is_empty() {
+        return output;
+    }
+    output
+        .par_chunks_mut(g.output_len())
+        .zip(input.par_chunks(g.input_len().max(1)))
+        .for_each(|(out, image)| {
+            if let Some(bias) = bias {
+                for (row, &b) in out.chunks_exact_mut(spatial).zip(bias) {
+                    row.fill(b);
+                }
+            }
+            with_patches(image, g, |patches| {
+                matmul(
+                    out,
+                    weight,
+                    patches,
+                    [g.channels_out, g.patch_len(), spatial],
+                    false,
+                    bias.is_some(),
+                );
+            });
+        });
+    output
+}
+
+/// Images per partial sum of the weight gradient. Fixed, not chosen by the thread count or by
+/// rayon's work stealing, so that the sum is added up in the same order on every run and every
+/// machine: training is reproducible bit for bit.
+const IMAGES_PER_PARTIAL_SUM: usize = 5;
+
+/// Gradient of the weight `[channels_out, channels_in, kh, kw]`, given the input and the
+/// gradient of the output: the sum over images of `dY · patchesᵀ`.
+pub fn weight_grad(input: &[f32], output_grad: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    g.check(input);
+    assert_eq!(
+        output_grad.len(),
+        g.batch * g.output_len(),
+        "gradient length"
+    );
+    let [oh, ow] = g.out_size();
+    let spatial = oh * ow;
+    let mut total = vec![0.0f32; g.weight_len()];
+    if g.batch == 0 || spatial == 0 {
+        return total;
+    }
+    let partial_sums: Vec<Vec<f32>> = output_grad
+        .par_chunks(IMAGES_PER_PARTIAL_SUM * g.output_len())
+        .zip(input.par_chunks(IMAGES_PER_PARTIAL_SUM * g.input_len().max(1)))
+        .map(|(dys, images)| {
+            let mut dw = vec![0.0f32; g.weight_len()];
+            for (dy, image) in dys
+                .chunks_exact(g.output_len())
+                .zip(images.chunks_exact(g.input_len().max(1)))
+            {
+                with_patches(image, g, |patches| {
+                    let shape = [g.channels_out, spatial, g.patch_len()];
+                    matmul(&mut dw, dy, patches, shape, true, true);
+                });
+            }
+            dw
+        })
+        .collect();
+    for partial in partial_sums {
+        total.iter_mut().zip(partial).for_each(|(t, p)| *t += p);
+    }
+    total
+}
+
+/// Gradient of the input `[batch, channels_in, h, w]`, given the weight and the gradient of the
+/// output: the forward convolution of `output_grad` with the weights flipped in both spatial
+/// axes and with input and output channels swapped.
+pub fn input_grad(output_grad: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    assert_eq!(
+        output_grad.len(),
+        g.batch * g.output_len(),
+        "gradient length"
+    );
+    let [kh, kw] = g.kernel;
+    let (c_in, c_out) = (g.channels_in, g.channels_out);
+    assert_eq!(weight.len(), g.weight_len(), "weight length");
+    let mut flipped = vec![0.0f32; weight.len()];
+    for o in 0..c_out {
+        for c in 0..c_in {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    flipped[((c * c_out + o) * kh + kh - 1 - ky) * kw + kw - 1 - kx] =
+                        weight[((o * c_in + c) * kh + ky) * kw + kx];
+                }
+            }
+        }
+    }
+    forward(output_grad, &flipped, None, &g.input_grad_geometry())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition, loop by loop: the reference the GEMM kernels are checked against.
+    fn naive_forward(input: &[f32], weight: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec<f32> {
+        let [oh, ow] = g.out_size();
+        let [kh, kw] = g.kernel;
+        let [ph, pw] = g.padding;
+        let mut out = vec![0.0; g.batch * g.channels_out * oh * ow];
+        for b in 0..g.batch {
+            for o in 0..g.channels_out {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut sum = bias[o];
+                        for c in 0..g.channels_in {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let (iy, ix) = (oy + ky, ox + kx);
+                                    if iy < ph
+                                        || ix < pw
+                                        || iy - ph >= g.height
+                                        || ix - pw >= g.width
+                                    {
+                                        continue;
+                                    }
+                                    sum += input[((b * g.channels_in + c) * g.height + iy - ph)
+                                        * g.width
+                                        + ix
+                                        - pw]
+                                        * weight[((o * g.channels_in + c) * kh + ky) * kw + kx];
+                                }
+                            }
+                        }
+                        out[((b * g.channels_out + o) * oh + oy) * ow + ox] = sum;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Deterministic values in [-1, 1) with exact binary fractions.
+    fn values(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 37 + seed * 101) % 64) as f32 / 32.0 - 1.0)
+            .collect()
+    }
+
+    fn geometries() -> Vec<ConvGeometry> {
+        let g = |batch, channels_in, [height, width]: [usize; 2], channels_out, kernel, padding| {
+            ConvGeometry {
+                batch,
+                channels_in,
+                height,
+                width,
+                channels_out,
+                kernel,
+                padding,
+            }
+        };
+        vec![
+            g(3, 2, [7, 6], 4, [3, 3], [1, 1]),
+            g(2, 3, [8, 8], 5, [5, 5], [0, 0]),
+            g(7, 2, [5, 4], 3, [3, 3], [1, 1]),
+            g(2, 1, [5, 9], 3, [3, 2], [2, 1]),
+            g(1, 2, [1, 1], 2, [3, 3], [1, 1]),
+            g(2, 1, [1, 2], 2, [5, 5], [2, 2]),
+            g(4, 3, [2, 3], 2, [1, 1], [0, 0]),
+        ]
+    }
+
+    fn assert_close(ours: &[f32], expected: &[f32], what: &str) {
+        assert_eq!(ours.len(), expected.len(), "{what}: length");
+        for (i, (a, b)) in ours.iter().zip(expected).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                "{what}[{i}]: {a} vs {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn forward_matches_the_definition() {
+        for g in geometries() {
+            let input = values(g.batch * g.input_len(), 1);
+            let weight = values(g.channels_out * g.patch_len(), 2);
+            let bias = values(g.channels_out, 3);
+            let expected = naive_forward(&input, &weight, &bias, &g);
+            assert_close(
+                &forward(&input, &weight, Some(&bias), &g),
+                &expected,
+                &format!("{g:?}"),
+            );
+            let zero_bias = vec![0.0; g.channels_out];
+            assert_close(
+                &forward(&input, &weight, None, &g),
+                &naive_forward(&input, &weight, &zero_bias, &g),
+                &format!("{g:?} without bias"),
+            );
+        }
+    }
+
+    /// Both gradients against the definition's: `d<dY, conv(x, w)>/dw` and `/dx` are exact
+    /// sums of products, so the gradients of the linear map `x, w -> conv` can be read off by
+    /// convolving unit vectors.
+    #[test]
+    fn gradients_match_the_definition() {
+        for g in geometries() {
+            let input = values(g.batch * g.input_len(), 4);
+            let weight = values(g.channels_out * g.patch_len(), 5);
+            let dy = values(g.batch * g.output_len(), 6);
+            let zero_bias = vec![0.0; g.channels_out];
+            let dot = |x: &[f32], w: &[f32]| -> f32 {
+                naive_forward(x, w, &zero_bias, &g)
+                    .iter()
+                    .zip(&dy)
+                    .map(|(a, b)| a * b)
+                    .sum()
+            };
+            let unit = |len, i| {
+                let mut v = vec![0.0f32; len];
+                v[i] = 1.0;
+                v
+            };
+            let expected_dw: Vec<f32> = (0..weight.len())
+                .map(|i| dot(&input, &unit(weight.len(), i)))
+                .collect();
+            let expected_dx: Vec<f32> = (0..input.len())
+                .map(|i| dot(&unit(input.len(), i), &weight))
+                .collect();
+            assert_close(
+                &weight_grad(&input, &dy, &g),
+                &expected_dw,
+                &format!("dw {g:?}"),
+            );
+            assert_close(
+                &input_grad(&dy, &weight, &g),
+                &expected_dx,
+                &format!("dx {g:?}"),
+            );
+        }
+    }
+
+    #[test]
+    fn im2col_lays_out_patches_with_zero_padding() {
+        let g = ConvGeometry {
+            batch: 1,
+            channels_in: 1,
+            height: 2,
+            width: 2,
+            channels_out: 1,
+            kernel: [2, 2],
+            padding: [1, 1],
+        };
+        let mut patches = vec![f32::NAN; 4 * 9];
+        im2col(&[1.0, 2.0, 3.0, 4.0], &g, &mut patches);
+        // Row (ky, kx) over the 3x3 output pixels.
+        #[rustfmt::skip]
+        let expected = [
+            0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 0.0, 3.0, 4.0,
+            0.0, 0.0, 0.0, 1.0, 2.0, 0.0, 3.0, 4.0, 0.0,
+            0.0, 1.0, 2.0, 0.0, 3.0, 4.0, 0.0, 0.0, 0.0,
+            1.0, 2.0, 0.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0,
+        ];
+        assert_eq!(patches, expected);
+    }
+
+    #[test]
+    fn unsupported_geometries_are_refused() {
+        let mut g = geometries()[0];
+        g.padding = [3, 1];
+        assert!(!g.is_supported(), "padding as large as the kernel");
+        let mut g = geometries()[1];
+        g.height = 4;
+        assert!(!g.is_supported(), "kernel larger than the padded input");
+    }
+}

@@ -1,0 +1,251 @@
+//! Max pooling over non-overlapping windows (stride = kernel, no padding) on `f32` slices,
+//! forward and backward.
+//!
+//! burn-flex 0.22 pools through a general 3D kernel that tracks an `i64` index per output and
+//! walks each window with index arithmetic; profiled on the complex CNN its forward alone took
+//! about a fifth of a training step (`results/performance.md`). Here each window is read once,
+//! and the backward finds the window's maximum again instead of storing indices (8 bytes per
+//! output in burn). Ties: the first maximum wins (as in burn and PyTorch); a NaN wins over
+//! numbers, and the first NaN over later ones.
+
+use rayon::prelude::*;
+
+/// The shapes of one pooling: `planes` (batch x channels) planes of `height x width`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolGeometry {
+    /// Batch size times channels.
+    pub planes: usize,
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// Window (and stride) `[height, width]`, each at least 1.
+    pub kernel: [usize; 2],
+}
+
+impl PoolGeometry {
+    /// Output `[height, width]`: whole windows only (rows or columns left over are dropped).
+    pub fn out_size(&self) -> [usize; 2] {
+        [self.height / self.kernel[0], self.width / self.kernel[1]]
+    }
+
+    fn check(&self, input: &[f32]) {
+        assert!(self.kernel[0] > 0 && self.kernel[1] > 0, "empty window");
+        assert_eq!(
+            input.len(),
+            self.planes * self.height * self.width,
+            "input length"
+        );
+    }
+}
+
+/// The larger of two candidates `(value, position)`, the first on a tie; a NaN wins over a
+/// number, the first of two NaNs. For windows other than 2x2.
+#[inline(always)]
+fn larger(first: (f32, usize), second: (f32, usize)) -> (f32, usize) {
+    let take_second = second.0 > first.0 || (second.0.is_nan() && !first.0.is_nan());
+    if take_second { second } else { first }
+}
+
+/// The maximum of window `(oy, ox)` of `plane` and where it is (a flat index into the plane).
+fn window_max(plane: &[f32], g: &PoolGeometry, oy: usize, ox: usize) -> (f32, usize) {
+    let [kh, kw] = g.kernel;
+    let top_left = oy * kh * g.width + ox * kw;
+    let mut best = (plane[top_left], top_left);
+    for dy in 0..kh {
+        let row = top_left + dy * g.width;
+        for (i, &v) in plane.iter().enumerate().skip(row).take(kw) {
+            best = larger(best, (v, i));
+        }
+    }
+    best
+}
+
+// The report's 2x2 windows get their own code, without branches: maxima of real data are
+// unpredictable, and a first version with `if`s per element mispredicted so often that it was
+// no faster than burn's.
+
+/// The maximum of a 2x2 window `[a, b; c, d]`; NaN if any is NaN.
+#[inline(always)]
+fn max4(a: f32, b: f32, c: f32, d: f32) -> f32 {
+    let max2 = |x: f32, y: f32| if x > y { x } else { y };
+    let m = max2(max2(a, b), max2(c, d));
+    if a.is_nan() | b.is_nan() | c.is_nan() | d.is_nan() {
+        f32::NAN
+    } else {
+        m
+    }
+}
+
+/// Which of `[a, b, c, d]` (row-major) holds the maximum: the first one, or the first NaN.
+#[inline(always)]
+fn argmax4(a: f32, b: f32, c: f32, d: f32) -> usize {
+    let m = max4(a, b, c, d);
+    let mut at = 3usize;
+    for (i, v) in [(2, c), (1, b), (0, a)] {
+        // `v == m` never holds for a NaN `m`; then the NaNs are the candidates.
+        let hit = 0usize.wrapping_sub(((v == m) | v.is_nan()) as usize);
+        at = (i & hit) | (at & !hit);
+    }
+    at
+}
+
+/// Window maxima `[planes, oh, ow]` of `input` `[planes, height, width]`.
+pub fn forward(input: &[f32], g: &PoolGeometry) -> Vec<f32> {
+    g.check(input);
+    let [oh, ow] = g.out_size();
+    let w = g.width;
+    let mut output = vec![0.0f32; g.planes * oh * ow];
+    if output.is_empty() {
+        return output;
+    }
+    output
+        .par_chunks_mut(oh * ow)
+        .zip(input.par_chunks(g.height * w))
+        .for_each(|(out, plane)| {
+            for (oy, out_row) in out.chunks_exact_mut(ow).enumerate() {
+                if g.kernel == [2, 2] {
+                    let top = &plane[2 * oy * w..][..2 * ow];
+                    let bottom = &plane[(2 * oy + 1) * w..][..2 * ow];
+                    for ((o, t), b) in out_row
+                        .iter_mut()
+                        .zip(top.chunks_exact(2))
+                        .zip(bottom.chunks_exact(2))
+                    {
+                        *o = max4(t[0], t[1], b[0], b[1]);
+                    }
+                } else {
+                    for (ox, o) in out_row.iter_mut().enumerate() {
+                        *o = window_max(plane, g, oy, ox).0;
+                    }
+                }
+            }
+        });
+    output
+}
+
+/// Gradient of the input: each output's gradient goes to its window's maximum, 0 elsewhere.
+pub fn backward(input: &[f32], output_grad: &[f32], g: &PoolGeometry) -> Vec<f32> {
+    g.check(input);
+    let [oh, ow] = g.out_size();
+    let w = g.width;
+    assert_eq!(output_grad.len(), g.planes * oh * ow, "gradient length");
+    let mut input_grad = vec![0.0f32; input.len()];
+    if output_grad.is_empty() {
+        return input_grad;
+    }
+    input_grad
+        .par_chunks_mut(g.height * w)
+        .zip(input.par_chunks(g.height * w))
+        .zip(output_grad.par_chunks(oh * ow))
+        .for_each(|((dx, plane), dy)| {
+            for (oy, dy_row) in dy.chunks_exact(ow).enumerate() {
+                if g.kernel == [2, 2] {
+                    let top = &plane[2 * oy * w..][..2 * ow];
+                    let bottom = &plane[(2 * oy + 1) * w..][..2 * ow];
+                    let (dx_top, dx_bottom) = dx[2 * oy * w..].split_at_mut(w);
+                    let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+                    let grads = dx_top[..2 * ow]
+                        .chunks_exact_mut(2)
+                        .zip(dx_bottom[..2 * ow].chunks_exact_mut(2));
+                    for (((t, b), (gt, gb)), &grad) in windows.zip(grads).zip(dy_row) {
+                        let at = argmax4(t[0], t[1], b[0], b[1]);
+                        let to = |i: usize| if at == i { grad } else { 0.0 };
+                        (gt[0], gt[1], gb[0], gb[1]) = (to(0), to(1), to(2), to(3));
+                    }
+                } else {
+                    for (ox, &grad) in dy_row.iter().enumerate() {
+                        dx[window_max(plane, g, oy, ox).1] = grad;
+                    }
+                }
+            }
+        });
+    input_grad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_take_their_maximum_and_route_the_gradient_back_to_it() {
+        // One 3x5 plane, 2x2 windows: the last row and column are left over.
+        #[rustfmt::skip]
+        let plane = [
+            1.0, 5.0, 2.0, 2.0, 9.0,
+            3.0, 4.0, 0.0, -1.0, 9.0,
+            8.0, 8.0, 8.0, 8.0, 9.0,
+        ];
+        let g = PoolGeometry {
+            planes: 1,
+            height: 3,
+            width: 5,
+            kernel: [2, 2],
+        };
+        assert_eq!(g.out_size(), [1, 2]);
+        assert_eq!(forward(&plane, &g), [5.0, 2.0]);
+        // The tie in the second window (2.0 twice) goes to the first.
+        #[rustfmt::skip]
+        let expected = [
+            0.0, 10.0, 20.0, 0.0, 0.0,
+            0.0, 0.0, 0.0, 0.0, 0.0,
+            0.0, 0.0, 0.0, 0.0, 0.0,
+        ];
+        assert_eq!(backward(&plane, &[10.0, 20.0], &g), expected);
+    }
+
+    #[test]
+    fn nan_wins_and_planes_are_independent() {
+        let input = [1.0, f32::NAN, 3.0, 2.0, -4.0, -3.0, -2.0, -1.0];
+        let g = PoolGeometry {
+            planes: 2,
+            height: 2,
+            width: 2,
+            kernel: [2, 2],
+        };
+        let out = forward(&input, &g);
+        assert!(out[0].is_nan());
+        assert_eq!(out[1], -1.0);
+        assert_eq!(
+            backward(&input, &[1.0, 2.0], &g),
+            [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0]
+        );
+    }
+
+    /// The branch-free 2x2 code agrees with the general loop on every window of ties and NaNs.
+    #[test]
+    fn two_by_two_code_agrees_with_the_general_loop() {
+        let choices = [0.0, 1.0, f32::NAN];
+        let g = PoolGeometry {
+            planes: 1,
+            height: 2,
+            width: 2,
+            kernel: [2, 2],
+        };
+        for n in 0..81 {
+            let w: Vec<f32> = (0..4).map(|i| choices[n / 3usize.pow(i) % 3]).collect();
+            let (value, at) = window_max(&w, &g, 0, 0);
+            assert_eq!(argmax4(w[0], w[1], w[2], w[3]), at, "{w:?}");
+            let m = max4(w[0], w[1], w[2], w[3]);
+            assert!(m == value || (m.is_nan() && value.is_nan()), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn uneven_windows() {
+        let input: Vec<f32> = (0..12).map(|v| ((v * 7) % 12) as f32).collect();
+        // 2x6 plane, 2x3 windows.
+        let g = PoolGeometry {
+            planes: 1,
+            height: 2,
+            width: 6,
+            kernel: [2, 3],
+        };
+        // Rows: [0, 7, 2, 9, 4, 11] and [6, 1, 8, 3, 10, 5].
+        assert_eq!(forward(&input, &g), [8.0, 11.0]);
+        let dx = backward(&input, &[1.0, 2.0], &g);
+        assert_eq!(dx[8], 1.0);
+        assert_eq!(dx[5], 2.0);
+        assert_eq!(dx.iter().sum::<f32>(), 3.0);
+    }
+}

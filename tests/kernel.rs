@@ -1,0 +1,251 @@
+//! Our kernels (`mnist_lab::kernel`) against burn's on flex: the convolution's output and the
+//! gradients of input, weight and bias for every conv layer shape of the report's networks; max
+//! pooling's output and input gradient; the fallbacks to burn's kernels; and a complex CNN
+//! trained on the real slice with ours and with burn's.
+
+mod common;
+
+use burn::module::Param;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::tensor::{Device, Tensor, TensorData};
+use mnist_lab::data::MnistDataset;
+use mnist_lab::kernel::{self, KernelImpl, Op, set_kernel};
+use mnist_lab::train::{Trainer, TrainingConfig, parse_stages};
+use mnist_lab::{BackendKind, ModelKind};
+
+use common::{max_abs_diff, serial};
+
+/// Deterministic values in [-1, 1): no random generator, so no ordering between tests.
+fn tensor(shape: [usize; 4], seed: usize, device: &Device) -> Tensor<4> {
+    let len = shape.iter().product();
+    let values: Vec<f32> = (0..len)
+        .map(|i| ((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}
+
+/// A layer with deterministic weights and bias.
+fn layer(
+    channels: [usize; 2],
+    kernel: [usize; 2],
+    padding: PaddingConfig2d,
+    device: &Device,
+) -> Conv2d {
+    let mut layer = Conv2dConfig::new(channels, kernel)
+        .with_padding(padding)
+        .init(device);
+    let [c_in, c_out] = channels;
+    let weight = tensor([c_out, c_in, kernel[0], kernel[1]], 1, device).mul_scalar(0.2);
+    layer.weight = Param::from_tensor(weight);
+    let bias = tensor([1, 1, 1, c_out], 2, device).reshape([c_out]);
+    layer.bias = Some(Param::from_tensor(bias));
+    layer
+}
+
+/// Output and the gradients of input, weight and bias of `sum(conv(x) * r)`.
+fn forward_backward(layer: &Conv2d, x: Tensor<4>, ours: bool) -> [Vec<f32>; 4] {
+    let x = x.require_grad();
+    let y = if ours {
+        kernel::conv2d(layer, x.clone())
+    } else {
+        layer.forward(x.clone())
+    };
+    let r = tensor(y.dims(), 3, &y.device());
+    let grads = y.clone().mul(r).sum().backward();
+    let bias = layer.bias.as_ref().unwrap().val();
+    [
+        values(y),
+        values(x.grad(&grads).unwrap()),
+        values(layer.weight.val().grad(&grads).unwrap()),
+        values(bias.grad(&grads).unwrap()),
+    ]
+}
+
+/// Every conv layer of the report's CNNs (complex CNN: 3x3 padding 1; simple and provided CNN:
+/// 5x5 valid), and an uneven kernel with `Same` padding.
+fn report_layers() -> Vec<([usize; 2], [usize; 2], PaddingConfig2d, usize)> {
+    let p1 = PaddingConfig2d::Explicit(1, 1, 1, 1);
+    vec![
+        ([1, 32], [3, 3], p1.clone(), 28),
+        ([32, 64], [3, 3], p1.clone(), 28),
+        ([64, 64], [3, 3], p1, 14),
+        ([1, 10], [5, 5], PaddingConfig2d::Valid, 28),
+        ([10, 20], [5, 5], PaddingConfig2d::Valid, 12),
+        ([3, 4], [3, 5], PaddingConfig2d::Same, 9),
+    ]
+}
+
+#[test]
+fn gemm_conv_matches_burn_forward_and_gradients() {
+    // Another test of this file switches to burn's kernels for a while.
+    let _serial = serial();
+    let device = Device::flex().autodiff();
+    for (channels, size, padding, side) in report_layers() {
+        let layer = layer(channels, size, padding.clone(), &device);
+        let x = tensor([3, channels[0], side, side], 4, &device);
+        let ours = forward_backward(&layer, x.clone(), true);
+        let burns = forward_backward(&layer, x, false);
+        for (what, (a, b)) in ["output", "input grad", "weight grad", "bias grad"]
+            .iter()
+            .zip(ours.iter().zip(&burns))
+        {
+            // Sums of up to 3 * 784 products, in another order than burn's: measured up to
+            // 2e-6 of the largest value (weight gradients); 1e-5 of it is allowed.
+            let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            let diff = max_abs_diff(a, b);
+            assert!(
+                diff <= 1e-5 * scale,
+                "{what} of {channels:?} {size:?} {padding:?}: max diff {diff} (scale {scale})"
+            );
+        }
+    }
+}
+
+/// Where the GEMM kernel does not apply (stride, dilation, groups, no bias, asymmetric padding,
+/// other backends) `kernel::conv2d` is `Conv2d::forward`, bit for bit.
+#[test]
+fn everything_else_falls_back_to_burn() {
+    // Another test of this file switches to burn's kernels for a while.
+    let _serial = serial();
+    let flex = Device::flex();
+    let base = || Conv2dConfig::new([2, 4], [3, 3]);
+    let layers = [
+        base().with_stride([2, 2]).init(&flex),
+        base().with_dilation([2, 2]).init(&flex),
+        Conv2dConfig::new([2, 4], [3, 3]).with_groups(2).init(&flex),
+        base().with_bias(false).init(&flex),
+        base()
+            .with_padding(PaddingConfig2d::Explicit(1, 0, 2, 0))
+            .init(&flex),
+    ];
+    let x = tensor([2, 2, 9, 9], 5, &flex);
+    for layer in &layers {
+        assert_eq!(
+            values(kernel::conv2d(layer, x.clone())),
+            values(layer.forward(x.clone())),
+            "{layer:?}"
+        );
+    }
+    for (backend, device) in common::compiled_devices() {
+        let layer = layer(
+            [2, 4],
+            [3, 3],
+            PaddingConfig2d::Explicit(1, 1, 1, 1),
+            &device,
+        );
+        let x = tensor([2, 2, 9, 9], 6, &device);
+        let ours = values(kernel::conv2d(&layer, x.clone()));
+        let burns = values(layer.forward(x));
+        if backend == BackendKind::Flex {
+            assert!(max_abs_diff(&ours, &burns) < 1e-5, "flex");
+        } else {
+            assert_eq!(ours, burns, "{backend} must use burn's kernel");
+        }
+    }
+}
+
+/// Restores our kernels when a test that switched to burn's ends, passed or not.
+struct RestoreOurKernels;
+
+impl Drop for RestoreOurKernels {
+    fn drop(&mut self) {
+        set_kernel(Op::Conv2d, KernelImpl::Ours);
+        set_kernel(Op::MaxPool2d, KernelImpl::Ours);
+    }
+}
+
+/// Output and input gradient of `sum(pool(x) * r)`.
+fn pool_forward_backward(pool: &MaxPool2d, x: Tensor<4>, ours: bool) -> [Vec<f32>; 2] {
+    let x = x.require_grad();
+    let y = if ours {
+        kernel::max_pool2d(pool, x.clone())
+    } else {
+        pool.forward(x.clone())
+    };
+    let r = tensor(y.dims(), 7, &y.device());
+    let grads = y.clone().mul(r).sum().backward();
+    [values(y), values(x.grad(&grads).unwrap())]
+}
+
+/// Pooling has no arithmetic: the same values and gradients as burn's, exactly, including
+/// ties (the values repeat every 1000 elements) and odd sizes.
+#[test]
+fn max_pool_matches_burn_exactly() {
+    // Another test of this file switches to burn's kernels for a while.
+    let _serial = serial();
+    let device = Device::flex().autodiff();
+    for (kernel_size, shape) in [
+        ([2, 2], [3, 64, 28, 28]),
+        ([2, 2], [2, 3, 7, 9]),
+        ([3, 2], [2, 2, 9, 8]),
+    ] {
+        let pool = MaxPool2dConfig::new(kernel_size)
+            .with_strides(kernel_size)
+            .init();
+        let x = tensor(shape, 8, &device);
+        assert_eq!(
+            pool_forward_backward(&pool, x.clone(), true),
+            pool_forward_backward(&pool, x, false),
+            "{kernel_size:?} {shape:?}"
+        );
+    }
+    // Overlapping windows and padding are burn's.
+    let flex = Device::flex();
+    let x = tensor([1, 2, 8, 8], 9, &flex);
+    for pool in [
+        MaxPool2dConfig::new([3, 3]).with_strides([1, 1]).init(),
+        MaxPool2dConfig::new([2, 2])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(),
+    ] {
+        assert_eq!(
+            values(kernel::max_pool2d(&pool, x.clone())),
+            values(pool.forward(x.clone()))
+        );
+    }
+}
+
+/// The complex CNN, 4 SGD steps on 200 real images, with our kernels and with burn's, from the
+/// same seed: the same losses step by step to float rounding (measured: 1e-7 relative; later
+/// steps drift apart as any two float orders do, 1e-3 by step 8), and the same test accuracy.
+#[test]
+fn a_complex_cnn_trains_the_same_with_either_kernel() {
+    let _serial = serial();
+    let dir = common::slice_dir();
+    let train = MnistDataset::train(&dir).unwrap();
+    let test = MnistDataset::test(&dir).unwrap().limit(300);
+    let config = TrainingConfig::new(ModelKind::ComplexCnn, parse_stages("1@0.01").unwrap())
+        .with_limit_train(Some(200))
+        .with_log_interval(1);
+    let mut outcomes = vec![];
+    for kernels in KernelImpl::ALL {
+        let _restore = RestoreOurKernels;
+        set_kernel(Op::Conv2d, kernels);
+        set_kernel(Op::MaxPool2d, kernels);
+        let out = tempfile::tempdir().unwrap();
+        let trainer = Trainer::new(config.clone(), BackendKind::Flex, out.path())
+            .unwrap()
+            .quiet();
+        outcomes.push(trainer.fit(train.clone(), test.clone()).unwrap());
+    }
+    let losses = |i: usize| -> Vec<f32> { outcomes[i].history.iter().map(|r| r.loss).collect() };
+    let (ours, burn) = (losses(0), losses(1));
+    assert_eq!(ours.len(), 4);
+    assert!(ours[3] < ours[0] * 0.9, "it learns: {ours:?}");
+    for (step, (a, b)) in ours.iter().zip(&burn).enumerate() {
+        assert!((a - b).abs() <= 1e-5 * b.abs(), "step {step}: {a} vs {b}");
+    }
+    let accuracy = |i: usize| outcomes[i].summary.stages.last().unwrap().test_accuracy;
+    assert!(
+        (accuracy(0) - accuracy(1)).abs() <= 1.0 / 3.0 + 1e-9,
+        "{} vs {}",
+        accuracy(0),
+        accuracy(1)
+    );
+}
