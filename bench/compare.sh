@@ -6,7 +6,9 @@
 #   reference/pytorch/setup.sh          # once: the PyTorch virtualenv
 #   bench/compare.sh > results/performance-raw.txt
 #
-# Environment: THREADS (2), ROUNDS (3), BACKEND (flex), MODELS (all five), MNIST_DIR.
+# Environment: THREADS (2), ROUNDS (3), BACKEND (flex), MODELS (all five), MNIST_DIR, and
+# BASELINE: the path of another build of examples/throughput (e.g. of an earlier commit, built
+# with its own CARGO_TARGET_DIR) to run in the same rounds, for before/after ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${THREADS:-2}
@@ -30,6 +32,10 @@ echo "# $(date -u +%F), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xa
 echo "# torch $("$py" -c 'import torch; print(torch.__version__)'), mnist-lab $(git describe --always --dirty 2>/dev/null || echo '?')"
 for model in $models; do
     for _ in $(seq "$rounds"); do
+        if [ -n "${BASELINE:-}" ]; then
+            RAYON_NUM_THREADS=$threads "$BASELINE" --model "$model" --backend "$backend" --data-dir "$data" |
+                sed 's/backend=[^ ]*/&-baseline/' | tee -a "$lines"
+        fi
         RAYON_NUM_THREADS=$threads "$bin" --model "$model" --backend "$backend" --data-dir "$data" | tee -a "$lines"
         OMP_NUM_THREADS=$threads "$py" reference/pytorch/mnist_reference.py throughput \
             --model "$model" --threads "$threads" --data-dir "$data" | tee -a "$lines"
@@ -45,13 +51,22 @@ def med(rows, key):
     vals = [float(r[key]) for r in rows if r[key] != "unknown"]
     return statistics.median(vals) if vals else float("nan")
 print()
-print("| model | ours train img/s | PyTorch train img/s | train ratio | ours infer img/s | PyTorch infer img/s | infer ratio | ours peak RSS MB | PyTorch peak RSS MB |")
-print("|---|---|---|---|---|---|---|---|---|")
+baseline = any(b.endswith("-baseline") for _, b in runs)
+head = "| model | ours train img/s | PyTorch train img/s | train ratio | ours infer img/s | PyTorch infer img/s | infer ratio | ours peak RSS MB | PyTorch peak RSS MB |"
+if baseline:
+    head += " baseline train img/s | ours / baseline, train | baseline infer img/s | ours / baseline, infer |"
+print(head)
+print("|---" * (head.count("|") - 1) + "|")
 for model in dict.fromkeys(m for m, _ in runs):
-    ours = next(v for (m, b), v in runs.items() if m == model and b != "torch")
+    ours = next(v for (m, b), v in runs.items() if m == model and b != "torch" and not b.endswith("-baseline"))
     torch = runs[(model, "torch")]
     t, tt = med(ours, "train_img_s"), med(torch, "train_img_s")
     i, ti = med(ours, "infer_img_s"), med(torch, "infer_img_s")
-    print(f"| {model} | {t:,.0f} | {tt:,.0f} | **{t / tt:.2f}x** | {i:,.0f} | {ti:,.0f} | **{i / ti:.2f}x** | "
-          f"{med(ours, 'peak_rss_mb'):.0f} | {med(torch, 'peak_rss_mb'):.0f} |")
+    row = (f"| {model} | {t:,.0f} | {tt:,.0f} | **{t / tt:.2f}x** | {i:,.0f} | {ti:,.0f} | **{i / ti:.2f}x** | "
+           f"{med(ours, 'peak_rss_mb'):.0f} | {med(torch, 'peak_rss_mb'):.0f} |")
+    if baseline:
+        base = next(v for (m, b), v in runs.items() if m == model and b.endswith("-baseline"))
+        bt, bi = med(base, "train_img_s"), med(base, "infer_img_s")
+        row += f" {bt:,.0f} | **{t / bt:.2f}x** | {bi:,.0f} | **{i / bi:.2f}x** |"
+    print(row)
 PY

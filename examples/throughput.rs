@@ -28,6 +28,9 @@ struct Args {
     /// The CNNs' max-pooling kernel: `ours` (on flex) or `burn`.
     #[arg(long, default_value_t = KernelImpl::Ours)]
     pool: KernelImpl,
+    /// The complex CNN's batch-norm kernel (after the convs): `ours` (on flex) or `burn`.
+    #[arg(long, default_value_t = KernelImpl::Ours)]
+    norm: KernelImpl,
     /// Untimed training batches first.
     #[arg(long, default_value_t = ThroughputPlan::default().warmup_batches)]
     warmup: usize,
@@ -47,6 +50,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     args.common.backend.device()?;
     set_kernel(Op::Conv2d, args.conv);
     set_kernel(Op::MaxPool2d, args.pool);
+    set_kernel(Op::BatchNorm, args.norm);
     let data = MnistDataset::train(&args.common.locate_data()?)?;
     let plan = ThroughputPlan {
         warmup_batches: args.warmup,

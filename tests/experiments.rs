@@ -399,6 +399,7 @@ fn throughput_prints_one_line_in_the_pytorch_twins_format() {
             "threads",
             "conv",
             "pool",
+            "norm",
             "train_img_s",
             "infer_img_s",
             "peak_rss_mb"

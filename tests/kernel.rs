@@ -1,14 +1,15 @@
 //! Our kernels (`mnist_lab::kernel`) against burn's on flex: the convolution's output and the
 //! gradients of input, weight and bias for every conv layer shape of the report's networks; max
-//! pooling's output and input gradient; the fallbacks to burn's kernels; and a complex CNN
-//! trained on the real slice with ours and with burn's.
+//! pooling's output and input gradient; batch norm in training (output, gradients, running
+//! statistics) and inference; the fallbacks to burn's kernels; and a complex CNN trained on the
+//! real slice with ours and with burn's.
 
 mod common;
 
-use burn::module::Param;
-use burn::nn::PaddingConfig2d;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, TensorData};
 use mnist_lab::data::MnistDataset;
 use mnist_lab::kernel::{self, KernelImpl, Op, set_kernel};
@@ -108,7 +109,8 @@ fn gemm_conv_matches_burn_forward_and_gradients() {
 }
 
 /// Where the GEMM kernel does not apply (stride, dilation, groups, no bias, asymmetric padding,
-/// other backends) `kernel::conv2d` is `Conv2d::forward`, bit for bit.
+/// other backends) `kernel::conv2d` is `Conv2d::forward`, bit for bit; on other backends the
+/// pooling and the batch norm are burn's too.
 #[test]
 fn everything_else_falls_back_to_burn() {
     // Another test of this file switches to burn's kernels for a while.
@@ -142,12 +144,112 @@ fn everything_else_falls_back_to_burn() {
         let x = tensor([2, 2, 9, 9], 6, &device);
         let ours = values(kernel::conv2d(&layer, x.clone()));
         let burns = values(layer.forward(x));
+        let pool = MaxPool2dConfig::new([2, 2]).init();
+        let x = tensor([2, 2, 8, 8], 16, &device);
+        let pooled = values(kernel::max_pool2d(&pool, x.clone()));
+        let bn = norm_layer(2, &device.clone().autodiff());
+        let x_train = tensor([2, 2, 8, 8], 17, &device.clone().autodiff());
+        let normed = values(kernel::batch_norm(&bn, x_train.clone()));
         if backend == BackendKind::Flex {
             assert!(max_abs_diff(&ours, &burns) < 1e-5, "flex");
         } else {
-            assert_eq!(ours, burns, "{backend} must use burn's kernel");
+            assert_eq!(ours, burns, "{backend} must use burn's conv");
+            assert_eq!(
+                pooled,
+                values(pool.forward(x)),
+                "{backend} must use burn's pooling"
+            );
+            let burn_bn = norm_layer(2, &device.clone().autodiff());
+            assert_eq!(
+                normed,
+                values(burn_bn.forward(x_train)),
+                "{backend}: burn's batch norm"
+            );
         }
     }
+}
+
+/// A batch norm of `channels` with deterministic gamma and beta (fresh running statistics).
+fn norm_layer(channels: usize, device: &Device) -> BatchNorm {
+    let mut bn = BatchNormConfig::new(channels).init(device);
+    let gamma = tensor([1, 1, 1, channels], 10, device).add_scalar(1.5);
+    bn.gamma = Param::from_tensor(gamma.reshape([channels]));
+    bn.beta = Param::from_tensor(tensor([1, 1, 1, channels], 11, device).reshape([channels]));
+    bn
+}
+
+/// Output, gradients of input, gamma and beta of `sum(bn(x) * r)`, and the running mean and
+/// variance afterwards.
+fn norm_forward_backward(bn: &BatchNorm, x: Tensor<4>, ours: bool) -> [Vec<f32>; 6] {
+    let x = x.require_grad();
+    let y = if ours {
+        kernel::batch_norm(bn, x.clone())
+    } else {
+        bn.forward(x.clone())
+    };
+    let r = tensor(y.dims(), 12, &y.device());
+    let grads = y.clone().mul(r).sum().backward();
+    [
+        values(y),
+        values(x.grad(&grads).unwrap()),
+        values(bn.gamma.val().grad(&grads).unwrap()),
+        values(bn.beta.val().grad(&grads).unwrap()),
+        values(bn.running_mean.value()),
+        values(bn.running_var.value()),
+    ]
+}
+
+/// Batch norm of the complex CNN's conv outputs: training on the autodiff device (batch
+/// statistics, gradients, running statistics) and inference, against burn's `BatchNorm`.
+#[test]
+fn batch_norm_matches_burn() {
+    // Another test of this file switches to burn's kernels for a while.
+    let _serial = serial();
+    let device = Device::flex().autodiff();
+    for shape in [[50, 32, 28, 28], [3, 64, 14, 14], [2, 5, 3, 1]] {
+        let x = tensor(shape, 13, &device).mul_scalar(3.0).add_scalar(0.5);
+        let ours = forward_backward_norm(shape[1], &x, &device, true);
+        let burns = forward_backward_norm(shape[1], &x, &device, false);
+        for (what, (a, b)) in [
+            "output",
+            "input grad",
+            "gamma grad",
+            "beta grad",
+            "running mean",
+            "running var",
+        ]
+        .iter()
+        .zip(ours.iter().zip(&burns))
+        {
+            // Sums over up to 50 * 784 values, ours in f64, burn's in f32.
+            let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            let diff = max_abs_diff(a, b);
+            assert!(
+                diff <= 1e-4 * scale,
+                "{what} of {shape:?}: max diff {diff} (scale {scale})"
+            );
+        }
+    }
+    // Inference (no autodiff): the running statistics after one training call.
+    let flex = Device::flex();
+    let bn = norm_layer(8, &device);
+    let _ = kernel::batch_norm(&bn, tensor([4, 8, 5, 5], 14, &device));
+    let bn = bn.valid();
+    let x = tensor([4, 8, 5, 5], 15, &flex);
+    let diff = max_abs_diff(
+        &values(kernel::batch_norm(&bn, x.clone())),
+        &values(bn.forward(x)),
+    );
+    assert!(diff < 1e-5, "inference: {diff}");
+}
+
+fn forward_backward_norm(
+    channels: usize,
+    x: &Tensor<4>,
+    device: &Device,
+    ours: bool,
+) -> [Vec<f32>; 6] {
+    norm_forward_backward(&norm_layer(channels, device), x.clone(), ours)
 }
 
 /// Restores our kernels when a test that switched to burn's ends, passed or not.
@@ -157,6 +259,7 @@ impl Drop for RestoreOurKernels {
     fn drop(&mut self) {
         set_kernel(Op::Conv2d, KernelImpl::Ours);
         set_kernel(Op::MaxPool2d, KernelImpl::Ours);
+        set_kernel(Op::BatchNorm, KernelImpl::Ours);
     }
 }
 
@@ -228,6 +331,7 @@ fn a_complex_cnn_trains_the_same_with_either_kernel() {
         let _restore = RestoreOurKernels;
         set_kernel(Op::Conv2d, kernels);
         set_kernel(Op::MaxPool2d, kernels);
+        set_kernel(Op::BatchNorm, kernels);
         let out = tempfile::tempdir().unwrap();
         let trainer = Trainer::new(config.clone(), BackendKind::Flex, out.path())
             .unwrap()

@@ -48,6 +48,8 @@ pub struct Throughput {
     pub conv: KernelImpl,
     /// Whose max-pooling kernel the CNNs ran ([`crate::kernel::max_pool2d`]).
     pub pool: KernelImpl,
+    /// Whose batch-norm kernel the complex CNN ran ([`crate::kernel::batch_norm`]).
+    pub norm: KernelImpl,
     /// Median training images/s at batch 50.
     pub train_images_per_sec: f64,
     /// Median inference images/s at batch 100.
@@ -57,18 +59,20 @@ pub struct Throughput {
 }
 
 impl std::fmt::Display for Throughput {
-    /// One line: `model=complex_cnn backend=flex threads=2 conv=ours pool=ours train_img_s=...
-    /// infer_img_s=... peak_rss_mb=...`, the PyTorch twin's format (which has no `conv`, `pool`).
+    /// One line: `model=complex_cnn backend=flex threads=2 conv=ours pool=ours norm=ours
+    /// train_img_s=... infer_img_s=... peak_rss_mb=...`, the PyTorch twin's format (which has no
+    /// `conv`, `pool`, `norm`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "model={} backend={} threads={} conv={} pool={} train_img_s={:.1} \
+            "model={} backend={} threads={} conv={} pool={} norm={} train_img_s={:.1} \
              infer_img_s={:.1} peak_rss_mb={}",
             self.model,
             self.backend,
             self.threads,
             self.conv,
             self.pool,
+            self.norm,
             self.train_images_per_sec,
             self.infer_images_per_sec,
             self.peak_rss_mb
@@ -188,6 +192,7 @@ pub fn measure(
         threads: worker_threads(),
         conv: kernel(Op::Conv2d),
         pool: kernel(Op::MaxPool2d),
+        norm: kernel(Op::BatchNorm),
         train_images_per_sec: median(&train_rates).unwrap_or(0.0),
         infer_images_per_sec: median(&infer_rates).unwrap_or(0.0),
         peak_rss_mb: peak_rss_mb(),

@@ -10,17 +10,84 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{
-    Backend, DType, Flex, TensorMetadata, backend_extension, get_or_init_device_settings,
+    Backend, DType, ExtensionType, Flex, TensorMetadata, backend_extension,
+    get_or_init_device_settings,
 };
 use burn::tensor::TensorData;
 
+use super::batch_norm::{self, NormGeometry};
 use super::gemm_conv::{self, ConvGeometry};
 use super::max_pool::{self, PoolGeometry};
 
+/// Per-channel batch statistics, `[channels]` each.
+#[derive(ExtensionType)]
+pub struct MeanVar<B: Backend> {
+    /// Mean.
+    pub mean: FloatTensor<B>,
+    /// Biased variance.
+    pub variance: FloatTensor<B>,
+}
+
+/// Gradients of a training batch norm.
+#[derive(ExtensionType)]
+pub struct BatchNormGrads<B: Backend> {
+    /// Of the input.
+    pub x: FloatTensor<B>,
+    /// Of `gamma`, `[channels]`.
+    pub gamma: FloatTensor<B>,
+    /// Of `beta`, `[channels]`.
+    pub beta: FloatTensor<B>,
+}
+
 /// Stride-1 convolution with bias and explicit symmetric padding, and its two gradients; max
-/// pooling over non-overlapping windows, and its gradient.
+/// pooling over non-overlapping windows, and its gradient; batch normalization of 4D
+/// activations, and its training gradient.
 #[backend_extension(Flex, Autodiff)]
 pub trait LabKernels: Backend {
+    /// Mean and biased variance per channel of `x` `[batch, channels, h, w]` (no gradient).
+    fn lab_batch_mean_var(x: FloatTensor<Self>) -> MeanVar<Self>;
+
+    /// Batch norm of `x` with `mean` and `variance` as constants (inference).
+    fn lab_batch_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        Self::batch_norm(x, gamma, beta, mean, variance, epsilon)
+    }
+
+    /// Batch norm of `x` with its own batch statistics `mean` and `variance` (from
+    /// [`Self::lab_batch_mean_var`]): differentiable in `x` (through the statistics too),
+    /// `gamma` and `beta`.
+    fn lab_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
+
+    /// Gradients of [`Self::lab_batch_norm_train`] from the output's gradient.
+    fn lab_batch_norm_train_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> BatchNormGrads<Self> {
+        let grads = Self::batch_norm_train_backward(x, gamma, mean, variance, epsilon, output_grad);
+        BatchNormGrads {
+            x: grads.x_grad,
+            gamma: grads.gamma_grad,
+            beta: grads.beta_grad,
+        }
+    }
+
     /// Max pooling of `x` `[batch, channels, h, w]` with window and stride `kernel`, no padding.
     fn lab_max_pool2d(x: FloatTensor<Self>, kernel: [usize; 2]) -> FloatTensor<Self> {
         Self::max_pool2d(x, kernel, kernel, [0, 0], [1, 1], false)
@@ -142,7 +209,83 @@ fn pool_geometry(x: &FlexTensor, kernel: [usize; 2]) -> Option<PoolGeometry> {
     )
 }
 
+/// The normalization geometry of a 4D `f32` `x`, or `None`.
+fn norm_geometry(x: &FlexTensor) -> Option<NormGeometry> {
+    let shape = x.layout().shape();
+    (x.dtype() == DType::F32 && shape.num_dims() == 4).then(|| NormGeometry {
+        batch: shape[0],
+        channels: shape[1],
+        spatial: shape[2] * shape[3],
+    })
+}
+
 impl LabKernels for Flex {
+    fn lab_batch_mean_var(x: FlexTensor) -> MeanVar<Self> {
+        let g = norm_geometry(&x).expect("kernel::batch_norm checks for 4D f32");
+        let (mean, variance) = batch_norm::mean_var(&values(&x), &g);
+        MeanVar {
+            mean: flex_tensor(mean, [g.channels]),
+            variance: flex_tensor(variance, [g.channels]),
+        }
+    }
+
+    fn lab_batch_norm(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f64,
+    ) -> FlexTensor {
+        let g = norm_geometry(&x).expect("kernel::batch_norm checks for 4D f32");
+        let shape = x.layout().shape().to_vec();
+        let (gamma, beta, mean, variance) = (
+            values(&gamma),
+            values(&beta),
+            values(&mean),
+            values(&variance),
+        );
+        let out =
+            batch_norm::normalize(&values(&x), [&gamma, &beta, &mean, &variance], epsilon, &g);
+        flex_tensor(out, shape)
+    }
+
+    fn lab_batch_norm_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f64,
+    ) -> FlexTensor {
+        Self::lab_batch_norm(x, gamma, beta, mean, variance, epsilon)
+    }
+
+    fn lab_batch_norm_train_backward(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        output_grad: FlexTensor,
+        epsilon: f64,
+    ) -> BatchNormGrads<Self> {
+        let g = norm_geometry(&x).expect("kernel::batch_norm checks for 4D f32");
+        let shape = x.layout().shape().to_vec();
+        let (gamma, mean, variance) = (values(&gamma), values(&mean), values(&variance));
+        let (dx, dgamma, dbeta) = batch_norm::train_backward(
+            &values(&x),
+            [&gamma, &mean, &variance],
+            &values(&output_grad),
+            epsilon,
+            &g,
+        );
+        BatchNormGrads {
+            x: flex_tensor(dx, shape),
+            gamma: flex_tensor(dgamma, [g.channels]),
+            beta: flex_tensor(dbeta, [g.channels]),
+        }
+    }
+
     fn lab_max_pool2d(x: FlexTensor, kernel: [usize; 2]) -> FlexTensor {
         let Some(g) = pool_geometry(&x, kernel) else {
             return Flex::max_pool2d(x, kernel, kernel, [0, 0], [1, 1], false);
@@ -244,6 +387,52 @@ impl<B: Backend + LabKernels> Backward<B, 3> for LabConv2dBackward {
 }
 
 impl<B: Backend + LabKernels, C: CheckpointStrategy> LabKernels for Autodiff<B, C> {
+    fn lab_batch_mean_var(x: FloatTensor<Self>) -> MeanVar<Self> {
+        let stats = B::lab_batch_mean_var(x.into_primitive());
+        MeanVar {
+            mean: FloatTensor::<Self>::new(stats.mean),
+            variance: FloatTensor::<Self>::new(stats.variance),
+        }
+    }
+
+    fn lab_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        let (mean, variance) = (mean.into_primitive(), variance.into_primitive());
+        match LabBatchNormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let gamma_state = prep.checkpoint(&gamma);
+                let output = B::lab_batch_norm_train(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    mean.clone(),
+                    variance.clone(),
+                    epsilon,
+                );
+                prep.finish((x_state, gamma_state, mean, variance, epsilon), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::lab_batch_norm_train(
+                x.into_primitive(),
+                gamma.into_primitive(),
+                beta.into_primitive(),
+                mean,
+                variance,
+                epsilon,
+            )),
+        }
+    }
+
     fn lab_max_pool2d(x: FloatTensor<Self>, kernel: [usize; 2]) -> FloatTensor<Self> {
         match LabMaxPool2dBackward
             .prepare::<C>([x.node()])
@@ -315,6 +504,40 @@ impl<B: Backend + LabKernels> Backward<B, 1> for LabMaxPool2dBackward {
         let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
         if let Some(node) = node_x {
             grads.register::<B>(node.id, B::lab_max_pool2d_backward(x, grad, kernel));
+        }
+    }
+}
+
+/// The training batch norm's backward step: our gradient kernel on the saved input.
+#[derive(Debug)]
+struct LabBatchNormBackward;
+
+impl<B: Backend + LabKernels> Backward<B, 3> for LabBatchNormBackward {
+    /// Input and gamma (checkpointed), mean and variance (constants of the graph), epsilon.
+    type State = (
+        NodeId,
+        NodeId,
+        B::FloatTensorPrimitive,
+        B::FloatTensorPrimitive,
+        f64,
+    );
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, gamma_state, mean, variance, epsilon) = ops.state;
+        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
+        let gamma = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma_state);
+        let g = B::lab_batch_norm_train_backward(x, gamma, mean, variance, grad, epsilon);
+        for (node, grad) in [(node_x, g.x), (node_gamma, g.gamma), (node_beta, g.beta)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
         }
     }
 }

@@ -13,6 +13,7 @@
 //! arithmetic, rayon spreads the images over the threads.
 
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
@@ -203,6 +204,47 @@ fn matmul(
     }
 }
 
+/// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]` into memory that is read only with `accumulate`.
+///
+/// # Safety
+/// With `accumulate`, all of `dst` must be initialized.
+unsafe fn matmul_into(
+    dst: &mut [MaybeUninit<f32>],
+    lhs: &[f32],
+    rhs: &[f32],
+    [m, k, n]: [usize; 3],
+    accumulate: bool,
+) {
+    assert_eq!(dst.len(), m * n, "dst length");
+    assert_eq!(lhs.len(), m * k, "lhs length");
+    assert_eq!(rhs.len(), k * n, "rhs length");
+    // SAFETY: as in `matmul`; `dst` is read only with `accumulate` (the caller's guarantee),
+    // and written whole.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr().cast::<f32>(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            rhs.as_ptr(),
+            1,
+            n as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
 /// The convolution `[batch, channels_out, oh, ow]` of `input` `[batch, channels_in, h, w]` with
 /// `weight` `[channels_out, channels_in, kh, kw]`, plus `bias` `[channels_out]`.
 pub fn forward(input: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeometry) -> Vec<f32> {
@@ -213,31 +255,32 @@ pub fn forward(input: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeom
     }
     let [oh, ow] = g.out_size();
     let spatial = oh * ow;
-    let mut output = vec![0.0f32; g.batch * g.output_len()];
-    if output.is_empty() {
-        return output;
+    let len = g.batch * g.output_len();
+    if len == 0 {
+        return vec![];
     }
-    output
-        .par_chunks_mut(g.output_len())
-        .zip(input.par_chunks(g.input_len().max(1)))
-        .for_each(|(out, image)| {
-            if let Some(bias) = bias {
-                for (row, &b) in out.chunks_exact_mut(spatial).zip(bias) {
-                    row.fill(b);
+    let fill = |output: &mut [MaybeUninit<f32>]| {
+        output
+            .par_chunks_mut(g.output_len())
+            .zip(input.par_chunks(g.input_len().max(1)))
+            .for_each(|(out, image)| {
+                if let Some(bias) = bias {
+                    for (row, &b) in out.chunks_exact_mut(spatial).zip(bias) {
+                        row.iter_mut().for_each(|v| {
+                            v.write(b);
+                        });
+                    }
                 }
-            }
-            with_patches(image, g, |patches| {
-                matmul(
-                    out,
-                    weight,
-                    patches,
-                    [g.channels_out, g.patch_len(), spatial],
-                    false,
-                    bias.is_some(),
-                );
+                with_patches(image, g, |patches| {
+                    let shape = [g.channels_out, g.patch_len(), spatial];
+                    // SAFETY: without a bias the GEMM writes all of `out` without reading
+                    // it; with one, the bias rows above initialized all of it.
+                    unsafe { matmul_into(out, weight, patches, shape, bias.is_some()) };
+                });
             });
-        });
-    output
+    };
+    // SAFETY: each image's `out` chunk is `channels_out x spatial`: the GEMM's whole output.
+    unsafe { super::fully_written(len, fill) }
 }
 
 /// Images per partial sum of the weight gradient. Fixed, not chosen by the thread count or by

@@ -1,17 +1,18 @@
-//! Kernels of our own where burn's are the bottleneck: the 2D convolution as one GEMM per image
-//! on burn-flex (forward and both gradients), plugged in through burn's backend extension; and
-//! [`keep_freed_memory`], which stops glibc from unmapping burn-flex's per-op buffers.
+//! Kernels of our own where burn's are the bottleneck on burn-flex: the 2D convolution as one
+//! GEMM per image, max pooling and batch norm, forward and backward, plugged in through burn's
+//! backend extension; and [`keep_freed_memory`], which stops glibc from unmapping burn-flex's
+//! per-op buffers.
 //!
-//! The models call [`conv2d`] and [`max_pool2d`] instead of `Conv2d::forward` and
-//! `MaxPool2d::forward`. On a Flex device (with or without autodiff), in `f32`, for a stride-1
-//! convolution with bias and for pooling over non-overlapping windows, they run [`gemm_conv`]
-//! and [`max_pool`], with our backward passes; everywhere else (ndarray, wgpu, strides, groups,
-//! dilation, padding) they are exactly burn's. `results/performance.md` has the measured effect
+//! The models call [`conv2d`], [`max_pool2d`] and [`batch_norm`] instead of the layers'
+//! `forward`. On a Flex device (with or without autodiff), in `f32`, for a stride-1 convolution
+//! with bias, pooling over non-overlapping windows and batch norm of 4D activations, they run
+//! [`gemm_conv`], [`max_pool`] and [`batch_norm`](mod@batch_norm), with our backward passes;
+//! everywhere else (ndarray, wgpu, strides, groups, dilation, padding) they are exactly burn's. `results/performance.md` has the measured effect
 //! of each; [`set_kernel`] switches an op back to burn's kernel for comparisons.
 //!
 //! ```
 //! use burn::nn::conv::Conv2dConfig;
-//! use burn::nn::PaddingConfig2d;
+//! use burn::nn::{BatchNorm, PaddingConfig2d};
 //! use burn::tensor::{Device, Distribution, Tensor};
 //!
 //! let device = Device::flex();
@@ -27,20 +28,40 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
+use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::Tensor;
 
 pub use alloc::keep_freed_memory;
 
 mod alloc;
 #[cfg(feature = "flex")]
+pub mod batch_norm;
+#[cfg(feature = "flex")]
 mod extension;
 #[cfg(feature = "flex")]
 pub mod gemm_conv;
 #[cfg(feature = "flex")]
 pub mod max_pool;
+
+/// A vector of `len` floats filled by `fill`, which gets its memory as uninitialized slots:
+/// saves zeroing outputs that are overwritten anyway (measured on the complex CNN: +2-4%
+/// training, +5-15% inference, `results/performance.md`).
+///
+/// # Safety
+/// `fill` must write every one of the `len` slots.
+#[cfg(feature = "flex")]
+unsafe fn fully_written(
+    len: usize,
+    fill: impl FnOnce(&mut [std::mem::MaybeUninit<f32>]),
+) -> Vec<f32> {
+    let mut values = Vec::with_capacity(len);
+    fill(&mut values.spare_capacity_mut()[..len]);
+    // SAFETY: the caller guarantees that `fill` initialized all `len` values.
+    unsafe { values.set_len(len) };
+    values
+}
 
 /// Whose kernel runs an op where ours can: ours (the default) or burn's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,15 +110,19 @@ pub enum Op {
     Conv2d,
     /// [`max_pool2d`].
     MaxPool2d,
+    /// [`batch_norm`].
+    BatchNorm,
 }
 
 static BURN_CONV: AtomicBool = AtomicBool::new(false);
 static BURN_POOL: AtomicBool = AtomicBool::new(false);
+static BURN_NORM: AtomicBool = AtomicBool::new(false);
 
 fn switch(op: Op) -> &'static AtomicBool {
     match op {
         Op::Conv2d => &BURN_CONV,
         Op::MaxPool2d => &BURN_POOL,
+        Op::BatchNorm => &BURN_NORM,
     }
 }
 
@@ -191,4 +216,61 @@ fn gemm_padding(layer: &Conv2d) -> Option<[usize; 2]> {
         _ => return None,
     };
     (padding[0] < kh && padding[1] < kw).then_some(padding)
+}
+
+/// `bn.forward(input)` for `[batch, channels, h, w]` activations, by our kernels on Flex in
+/// `f32`: training (batch statistics, and the running statistics updated exactly as burn's
+/// `BatchNorm` does) on an autodiff device with the layer's training flag on, inference (the
+/// running statistics) off autodiff. Elsewhere, and for a frozen layer on an autodiff device,
+/// burn's.
+pub fn batch_norm(bn: &BatchNorm, input: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if input.dims()[1] == bn.gamma.shape().num_elements() && ours_apply(Op::BatchNorm, &input) {
+        use burn::backend::Dispatch;
+        use extension::LabKernels;
+        let device = input.device();
+        let (gamma, beta) = (
+            bn.gamma.val().into_dispatch(),
+            bn.beta.val().into_dispatch(),
+        );
+        if !device.is_autodiff() {
+            let mean = bn.running_mean.value().to_device(&device).into_dispatch();
+            let var = bn.running_var.value().to_device(&device).into_dispatch();
+            return Tensor::from_dispatch(<Dispatch as LabKernels>::lab_batch_norm(
+                input.into_dispatch(),
+                gamma,
+                beta,
+                mean,
+                var,
+                bn.epsilon,
+            ));
+        }
+        if bn.training.is_enabled() {
+            let stats = <Dispatch as LabKernels>::lab_batch_mean_var(input.clone().into_dispatch());
+            let mean = Tensor::<1>::from_dispatch(stats.mean);
+            let var = Tensor::<1>::from_dispatch(stats.variance);
+            let output = Tensor::from_dispatch(<Dispatch as LabKernels>::lab_batch_norm_train(
+                input.into_dispatch(),
+                gamma,
+                beta,
+                mean.clone().into_dispatch(),
+                var.clone().into_dispatch(),
+                bn.epsilon,
+            ));
+            // burn's `BatchNorm::forward_train`, step for step.
+            let momentum = bn.momentum;
+            let running_mean = bn.running_mean.value_sync().to_device(&device);
+            let running_var = bn.running_var.value_sync().to_device(&device);
+            let running_mean = running_mean
+                .mul_scalar(1.0 - momentum)
+                .add(mean.detach().mul_scalar(momentum));
+            let running_var = running_var
+                .mul_scalar(1.0 - momentum)
+                .add(var.detach().mul_scalar(momentum));
+            bn.running_mean.update(running_mean.detach());
+            bn.running_var.update(running_var.detach());
+            return output;
+        }
+    }
+    bn.forward(input)
 }

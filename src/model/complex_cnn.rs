@@ -11,7 +11,7 @@ use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor};
 
 use crate::data::NUM_CLASSES;
-use crate::kernel::{conv2d, max_pool2d};
+use crate::kernel::{batch_norm, conv2d, max_pool2d};
 
 /// Configuration of [`ComplexCnn`].
 #[derive(Config, Debug)]
@@ -89,14 +89,14 @@ impl ComplexCnn {
     /// Log-probabilities `[B, 10]` of images `[B, 1, 28, 28]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let [batch, ..] = images.dims();
-        let x = relu(self.bn1.forward(conv2d(&self.conv1, images)));
+        let x = relu(batch_norm(&self.bn1, conv2d(&self.conv1, images)));
         let x = relu(max_pool2d(
             &self.pool,
-            self.bn2.forward(conv2d(&self.conv2, x)),
+            batch_norm(&self.bn2, conv2d(&self.conv2, x)),
         ));
         let x = relu(max_pool2d(
             &self.pool,
-            self.bn3.forward(conv2d(&self.conv3, x)),
+            batch_norm(&self.bn3, conv2d(&self.conv3, x)),
         ));
         let x = x.reshape([batch, COMPLEX_FEATURES]);
         let x = self
