@@ -133,6 +133,8 @@ fn run_conv(layer: &Layer, ours: bool, x: &Tensor<4>, w: &Tensor<4>, b: &Tensor<
 
 fn criterion() -> Criterion {
     kernel::keep_freed_memory();
+    // criterion plots through the plotters build of this crate (bundled font only).
+    mnist_lab::report::register_font();
     Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))

@@ -22,6 +22,8 @@ fn random_batch(batch: usize, device: &Device) -> MnistBatch {
 
 fn criterion() -> Criterion {
     mnist_lab::kernel::keep_freed_memory();
+    // criterion plots through the plotters build of this crate (bundled font only).
+    mnist_lab::report::register_font();
     Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))

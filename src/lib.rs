@@ -4,7 +4,8 @@
 //! pipeline, the report's five networks, training primitives, and a hand-written convolution.
 //! The same networks run on burn-flex (default), burn-ndarray and burn-wgpu, picked at run time.
 //!
-//! The modules follow the data: [`data`] -> [`model`] -> [`train`] -> [`report`].
+//! The modules follow the data: [`data`] -> [`model`] -> [`train`] -> [`report`]; [`kernel`]
+//! holds the conv, pooling and batch-norm kernels the models run on burn-flex.
 //!
 //! ```no_run
 //! use mnist_lab::{BackendKind, ModelKind};

@@ -3,4 +3,4 @@
 pub mod image;
 pub mod plot;
 
-pub use plot::{LinePlot, PlotError, Series, loss_curve};
+pub use plot::{LinePlot, PlotError, Series, loss_curve, register_font};

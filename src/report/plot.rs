@@ -180,7 +180,11 @@ fn draw_error(name: &str, e: impl std::fmt::Display) -> PlotError {
     }
 }
 
-fn register_font() {
+/// Registers the bundled font as plotters' `sans-serif`. Plotting in this crate does it itself;
+/// another user of plotters in the same binary needs it too, because this crate compiles
+/// plotters with its `ab_glyph` font backend, which knows no system fonts (criterion's plots in
+/// `benches/` call it).
+pub fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, FONT)
