@@ -28,9 +28,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use burn::nn::BatchNorm;
+#[cfg(feature = "flex")]
+use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
-use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::Tensor;
 
 pub use alloc::keep_freed_memory;
@@ -142,21 +144,14 @@ pub fn kernel(op: Op) -> KernelImpl {
 }
 
 /// Whether `x` runs on Flex in `f32`, where our kernels apply, and `op` is set to ours.
+#[cfg(feature = "flex")]
 fn ours_apply(op: Op, x: &Tensor<4>) -> bool {
-    #[cfg(feature = "flex")]
-    {
-        kernel(op) == KernelImpl::Ours
-            && x.dtype() == burn::tensor::DType::F32
-            && matches!(
-                x.device().inner().as_dispatch(),
-                burn::backend::DispatchDevice::Flex(_)
-            )
-    }
-    #[cfg(not(feature = "flex"))]
-    {
-        let _ = (op, x);
-        false
-    }
+    kernel(op) == KernelImpl::Ours
+        && x.dtype() == burn::tensor::DType::F32
+        && matches!(
+            x.device().inner().as_dispatch(),
+            burn::backend::DispatchDevice::Flex(_)
+        )
 }
 
 /// `layer.forward(input)`, by our GEMM kernel where it applies (see the module docs).
@@ -202,6 +197,7 @@ pub fn max_pool2d(pool: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
 }
 
 /// The symmetric padding of a stride-1, undilated, ungrouped layer, or `None`.
+#[cfg(feature = "flex")]
 fn gemm_padding(layer: &Conv2d) -> Option<[usize; 2]> {
     if layer.stride != [1, 1] || layer.dilation != [1, 1] || layer.groups != 1 {
         return None;
