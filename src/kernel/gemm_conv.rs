@@ -159,17 +159,20 @@ pub fn im2col(image: &[f32], g: &ConvGeometry, patches: &mut [f32]) {
     }
 }
 
-/// `dst[m, n] (+)= lhs[m, k] · rhs`, row-major, where `rhs` is `[k, n]` or, with
-/// `rhs_transposed`, `[n, k]`. `accumulate` adds to `dst` instead of overwriting it.
-fn matmul(
-    dst: &mut [f32],
+/// The one `gemm` call: `dst[m, n] (+)= lhs[m, k] · rhs`, row-major, where `rhs` is `[k, n]`
+/// or, with `rhs_transposed`, `[n, k]`; `accumulate` adds to `dst` instead of overwriting it.
+///
+/// # Safety
+/// `dst` points to `m * n` writable floats that nothing else accesses during the call, all
+/// initialized when `accumulate`.
+unsafe fn gemm_into(
+    dst: *mut f32,
     lhs: &[f32],
     rhs: &[f32],
     [m, k, n]: [usize; 3],
     rhs_transposed: bool,
     accumulate: bool,
 ) {
-    assert_eq!(dst.len(), m * n, "dst length");
     assert_eq!(lhs.len(), m * k, "lhs length");
     assert_eq!(rhs.len(), k * n, "rhs length");
     let (rhs_cs, rhs_rs) = if rhs_transposed {
@@ -177,14 +180,15 @@ fn matmul(
     } else {
         (1, n as isize)
     };
-    // SAFETY: the three slices hold exactly the m x n, m x k and k x n matrices the strides
-    // describe (checked above), and `dst` does not alias the inputs (it is borrowed mutably).
+    // SAFETY: `lhs` and `rhs` hold exactly the m x k and k x n matrices the strides describe
+    // (checked above); `dst` as the caller guarantees. `gemm` reads `dst` only when
+    // `accumulate` (its `read_dst`).
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,
@@ -204,45 +208,44 @@ fn matmul(
     }
 }
 
+/// `dst[m, n] (+)= lhs[m, k] · rhs`, as [`gemm_into`], into an initialized matrix.
+fn matmul(
+    dst: &mut [f32],
+    lhs: &[f32],
+    rhs: &[f32],
+    shape: [usize; 3],
+    rhs_transposed: bool,
+    accumulate: bool,
+) {
+    assert_eq!(dst.len(), shape[0] * shape[2], "dst length");
+    // SAFETY: `dst` is an exclusively borrowed, initialized m x n matrix.
+    unsafe {
+        gemm_into(
+            dst.as_mut_ptr(),
+            lhs,
+            rhs,
+            shape,
+            rhs_transposed,
+            accumulate,
+        )
+    }
+}
+
 /// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]` into memory that is read only with `accumulate`.
 ///
 /// # Safety
 /// With `accumulate`, all of `dst` must be initialized.
-unsafe fn matmul_into(
+unsafe fn matmul_uninit(
     dst: &mut [MaybeUninit<f32>],
     lhs: &[f32],
     rhs: &[f32],
-    [m, k, n]: [usize; 3],
+    shape: [usize; 3],
     accumulate: bool,
 ) {
-    assert_eq!(dst.len(), m * n, "dst length");
-    assert_eq!(lhs.len(), m * k, "lhs length");
-    assert_eq!(rhs.len(), k * n, "rhs length");
-    // SAFETY: as in `matmul`; `dst` is read only with `accumulate` (the caller's guarantee),
-    // and written whole.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr().cast::<f32>(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.as_ptr(),
-            1,
-            k as isize,
-            rhs.as_ptr(),
-            1,
-            n as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    assert_eq!(dst.len(), shape[0] * shape[2], "dst length");
+    // SAFETY: `dst` is an exclusively borrowed m x n matrix, initialized when `accumulate`
+    // (the caller's guarantee); `gemm` writes every element.
+    unsafe { gemm_into(dst.as_mut_ptr().cast(), lhs, rhs, shape, false, accumulate) }
 }
 
 /// The convolution `[batch, channels_out, oh, ow]` of `input` `[batch, channels_in, h, w]` with
@@ -275,7 +278,7 @@ pub fn forward(input: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeom
                     let shape = [g.channels_out, g.patch_len(), spatial];
                     // SAFETY: without a bias the GEMM writes all of `out` without reading
                     // it; with one, the bias rows above initialized all of it.
-                    unsafe { matmul_into(out, weight, patches, shape, bias.is_some()) };
+                    unsafe { matmul_uninit(out, weight, patches, shape, bias.is_some()) };
                 });
             });
     };
