@@ -7,12 +7,13 @@
 //! `forward`. On a Flex device (with or without autodiff), in `f32`, for a stride-1 convolution
 //! with bias, pooling over non-overlapping windows and batch norm of 4D activations, they run
 //! [`gemm_conv`], [`max_pool`] and [`batch_norm`](mod@batch_norm), with our backward passes;
-//! everywhere else (ndarray, wgpu, strides, groups, dilation, padding) they are exactly burn's. `results/performance.md` has the measured effect
-//! of each; [`set_kernel`] switches an op back to burn's kernel for comparisons.
+//! everywhere else (ndarray, wgpu, strides, groups, dilation, padding) they are exactly burn's.
+//! `results/performance.md` has the measured effect of each; [`set_kernel`] switches an op back
+//! to burn's kernel for comparisons.
 //!
 //! ```
 //! use burn::nn::conv::Conv2dConfig;
-//! use burn::nn::{BatchNorm, PaddingConfig2d};
+//! use burn::nn::PaddingConfig2d;
 //! use burn::tensor::{Device, Distribution, Tensor};
 //!
 //! let device = Device::flex();
