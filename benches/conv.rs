@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use burn::module::Param;
 use burn::nn::PaddingConfig2d;
-use burn::nn::conv::Conv2dConfig;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
@@ -108,27 +108,41 @@ impl Layer {
     }
 }
 
-/// The kernels to time on `backend`: burn's `conv2d`, and ours on flex.
-fn kernels(backend: BackendKind) -> Vec<(String, bool)> {
-    let mut kernels = vec![(backend.name().to_string(), false)];
-    if backend == BackendKind::Flex {
-        kernels.push(("flex-ours".to_string(), true));
-    }
-    kernels
+/// One kernel to time: burn's `conv2d` on the tensors, or ours through a `Conv2d` module that
+/// holds them (built once, outside the timed loop).
+enum Kernel {
+    Burn,
+    Ours(Box<Conv2d>),
 }
 
-/// `conv(x)` with weight `w` and bias `b`: burn's `conv2d`, or ours through a `Conv2d` module.
-fn run_conv(layer: &Layer, ours: bool, x: &Tensor<4>, w: &Tensor<4>, b: &Tensor<1>) -> Tensor<4> {
-    if !ours {
-        return conv2d(x.clone(), w.clone(), Some(b.clone()), layer.options());
+impl Kernel {
+    /// The kernels to time on `backend` with weight `w` and bias `b`: burn's, and ours on flex.
+    fn all(
+        backend: BackendKind,
+        layer: &Layer,
+        w: &Tensor<4>,
+        b: &Tensor<1>,
+    ) -> Vec<(String, Kernel)> {
+        let mut kernels = vec![(backend.name().to_string(), Kernel::Burn)];
+        if backend == BackendKind::Flex {
+            let p = layer.padding;
+            let mut module = Conv2dConfig::new(layer.channels, [layer.kernel; 2])
+                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                .init(&w.device());
+            module.weight = Param::from_tensor(w.clone());
+            module.bias = Some(Param::from_tensor(b.clone()));
+            kernels.push(("flex-ours".to_string(), Kernel::Ours(Box::new(module))));
+        }
+        kernels
     }
-    let p = layer.padding;
-    let mut module = Conv2dConfig::new(layer.channels, [layer.kernel; 2])
-        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-        .init(&x.device());
-    module.weight = Param::from_tensor(w.clone());
-    module.bias = Some(Param::from_tensor(b.clone()));
-    kernel::conv2d(&module, x.clone())
+
+    /// `conv(x)` with the layer's options, weight `w` and bias `b`.
+    fn run(&self, layer: &Layer, x: &Tensor<4>, w: &Tensor<4>, b: &Tensor<1>) -> Tensor<4> {
+        match self {
+            Kernel::Burn => conv2d(x.clone(), w.clone(), Some(b.clone()), layer.options()),
+            Kernel::Ours(module) => kernel::conv2d(module, x.clone()),
+        }
+    }
 }
 
 fn criterion() -> Criterion {
@@ -149,10 +163,10 @@ fn forward(c: &mut Criterion) {
             for batch in [50, 100] {
                 let (x, w, b) = layer.tensors(batch, &device);
                 group.throughput(Throughput::Elements(layer.forward_flops(batch)));
-                for (id, ours) in kernels(backend) {
+                for (id, kernel) in Kernel::all(backend, layer, &w, &b) {
                     group.bench_function(BenchmarkId::new(id, layer.shape_id(batch)), |bench| {
                         bench.iter(|| {
-                            let y = run_conv(layer, ours, &x, &w, &b);
+                            let y = kernel.run(layer, &x, &w, &b);
                             // Reading the result back waits for lazy and asynchronous backends.
                             black_box(y.into_data())
                         })
@@ -176,10 +190,10 @@ fn forward_backward(c: &mut Criterion) {
                 // Forward, weight gradient, and the input gradient where it is needed.
                 let passes = if layer.needs_input_grad() { 3 } else { 2 };
                 group.throughput(Throughput::Elements(passes * layer.forward_flops(batch)));
-                for (id, ours) in kernels(backend) {
+                for (id, kernel) in Kernel::all(backend, layer, &w, &b) {
                     group.bench_function(BenchmarkId::new(id, layer.shape_id(batch)), |bench| {
                         bench.iter(|| {
-                            let grads = run_conv(layer, ours, &x, &w, &b).sum().backward();
+                            let grads = kernel.run(layer, &x, &w, &b).sum().backward();
                             black_box(w.grad(&grads).map(|g| g.into_data()))
                         })
                     });

@@ -153,7 +153,7 @@ pub trait LabKernels: Backend {
 }
 
 /// burn's options for the convolutions this extension computes.
-pub(crate) fn options(padding: [usize; 2]) -> ConvOptions<2> {
+fn options(padding: [usize; 2]) -> ConvOptions<2> {
     ConvOptions::new([1, 1], padding, [1, 1], 1)
 }
 
