@@ -6,7 +6,7 @@
 //! normalizes in four elementwise passes, and its backward does the same again; profiled on the
 //! complex CNN, those copies were most of the layout copies left in a step
 //! (`results/performance.md`). The formulas are burn's (biased variance, as burn feeds its running
-//! statistics); sums are kept in `f64`.
+//! statistics); each plane is summed in `f32` lanes, the planes in `f64`.
 
 use std::mem::MaybeUninit;
 
@@ -45,17 +45,58 @@ pub fn mean_var(x: &[f32], g: &NormGeometry) -> (Vec<f32>, Vec<f32>) {
     let stats: Vec<(f32, f32)> = (0..g.channels)
         .into_par_iter()
         .map(|c| {
-            let sum: f64 = g.planes(x, c).flatten().map(|&v| v as f64).sum();
+            let sum: f64 = g.planes(x, c).map(|p| lane_sum(p, |v| v)).sum();
             let mean = sum / g.count();
+            let m = mean as f32;
             let squares: f64 = g
                 .planes(x, c)
-                .flatten()
-                .map(|&v| (v as f64 - mean).powi(2))
+                .map(|p| lane_sum(p, |v| (v - m) * (v - m)))
                 .sum();
-            (mean as f32, (squares / g.count()) as f32)
+            (m, (squares / g.count()) as f32)
         })
         .collect();
     stats.into_iter().unzip()
+}
+
+/// Lanes of the per-plane sums below: 16 independent `f32` accumulators, so that the loops
+/// vectorize (one `f64` accumulator made them latency-bound: a serial add chain per value).
+const LANES: usize = 16;
+
+/// `sum(f(v))` over one plane: `f32` in [`LANES`] lanes, the lanes added in `f64`. The order of
+/// the additions is fixed by the plane's length alone, so results repeat bit for bit.
+#[inline(always)]
+fn lane_sum(plane: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = plane.chunks_exact(LANES);
+    let tail: f64 = chunks.remainder().iter().map(|&v| f(v) as f64).sum();
+    for chunk in chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a += f(v);
+        }
+    }
+    acc.iter().map(|&a| a as f64).sum::<f64>() + tail
+}
+
+/// `(sum(a), sum(f(a, b)))` over two planes of the same length, as [`lane_sum`].
+#[inline(always)]
+fn lane_sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> (f64, f64) {
+    let (mut acc_a, mut acc_f) = ([0.0f32; LANES], [0.0f32; LANES]);
+    let (chunks_a, chunks_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail = chunks_a
+        .remainder()
+        .iter()
+        .zip(chunks_b.remainder())
+        .fold((0.0f64, 0.0f64), |(sa, sf), (&a, &b)| {
+            (sa + a as f64, sf + f(a, b) as f64)
+        });
+    for (ca, cb) in chunks_a.zip(chunks_b) {
+        for i in 0..LANES {
+            acc_a[i] += ca[i];
+            acc_f[i] += f(ca[i], cb[i]);
+        }
+    }
+    let total = |acc: [f32; LANES]| acc.iter().map(|&v| v as f64).sum::<f64>();
+    (total(acc_a) + tail.0, total(acc_f) + tail.1)
 }
 
 /// The scale `gamma / sqrt(var + eps)` and shift `beta - mean * scale` of each channel.
@@ -126,14 +167,13 @@ pub fn train_backward(
     let sums: Vec<(f64, f64)> = (0..g.channels)
         .into_par_iter()
         .map(|c| {
-            let (m, s) = (mean[c] as f64, inv_std[c]);
-            g.planes(output_grad, c)
-                .flatten()
-                .zip(g.planes(x, c).flatten())
-                .fold((0.0, 0.0), |(dy_sum, dyx_sum), (&dy, &x)| {
-                    let dy = dy as f64;
-                    (dy_sum + dy, dyx_sum + dy * (x as f64 - m) * s)
-                })
+            let m = mean[c];
+            let (dy_sum, dyx_sum) = g
+                .planes(output_grad, c)
+                .zip(g.planes(x, c))
+                .map(|(dy, x)| lane_sum2(dy, x, |dy, x| dy * (x - m)))
+                .fold((0.0, 0.0), |(a, b), (da, db)| (a + da, b + db));
+            (dy_sum, dyx_sum * inv_std[c])
         })
         .collect();
     let fill = |x_grad: &mut [MaybeUninit<f32>]| {

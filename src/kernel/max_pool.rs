@@ -8,6 +8,8 @@
 //! output in burn). Ties: the first maximum wins (as in burn and PyTorch); a NaN wins over
 //! numbers, and the first NaN over later ones.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 /// The shapes of one pooling: `planes` (batch x channels) planes of `height x width`.
@@ -90,38 +92,67 @@ fn argmax4(a: f32, b: f32, c: f32, d: f32) -> usize {
     at
 }
 
+/// Maxima of the 2x2 windows over one pair of input rows: `out[i]` of
+/// `top[2i], top[2i + 1], bottom[2i], bottom[2i + 1]`. Indexed loops over slices of exact
+/// length, so that the compiler drops the bounds checks and vectorizes.
+#[inline(always)]
+fn pool_row_2x2(top: &[f32], bottom: &[f32], out: &mut [MaybeUninit<f32>]) {
+    let n = out.len();
+    let (top, bottom) = (&top[..2 * n], &bottom[..2 * n]);
+    for i in 0..n {
+        out[i].write(max4(top[2 * i], top[2 * i + 1], bottom[2 * i], bottom[2 * i + 1]));
+    }
+}
+
+/// The gradient of one pair of input rows under [`pool_row_2x2`]: `grad[i]` goes to the
+/// maximum of window `i`, 0 to the other three.
+#[inline(always)]
+fn unpool_row_2x2(
+    [top, bottom]: [&[f32]; 2],
+    grad: &[f32],
+    [dx_top, dx_bottom]: [&mut [MaybeUninit<f32>]; 2],
+) {
+    let n = grad.len();
+    let (top, bottom) = (&top[..2 * n], &bottom[..2 * n]);
+    let (dx_top, dx_bottom) = (&mut dx_top[..2 * n], &mut dx_bottom[..2 * n]);
+    for i in 0..n {
+        let at = argmax4(top[2 * i], top[2 * i + 1], bottom[2 * i], bottom[2 * i + 1]);
+        let to = |k: usize| if at == k { grad[i] } else { 0.0 };
+        dx_top[2 * i].write(to(0));
+        dx_top[2 * i + 1].write(to(1));
+        dx_bottom[2 * i].write(to(2));
+        dx_bottom[2 * i + 1].write(to(3));
+    }
+}
+
 /// Window maxima `[planes, oh, ow]` of `input` `[planes, height, width]`.
 pub fn forward(input: &[f32], g: &PoolGeometry) -> Vec<f32> {
     g.check(input);
     let [oh, ow] = g.out_size();
     let w = g.width;
-    let mut output = vec![0.0f32; g.planes * oh * ow];
-    if output.is_empty() {
-        return output;
+    let len = g.planes * oh * ow;
+    if len == 0 {
+        return vec![];
     }
-    output
-        .par_chunks_mut(oh * ow)
-        .zip(input.par_chunks(g.height * w))
-        .for_each(|(out, plane)| {
-            for (oy, out_row) in out.chunks_exact_mut(ow).enumerate() {
-                if g.kernel == [2, 2] {
-                    let top = &plane[2 * oy * w..][..2 * ow];
-                    let bottom = &plane[(2 * oy + 1) * w..][..2 * ow];
-                    for ((o, t), b) in out_row
-                        .iter_mut()
-                        .zip(top.chunks_exact(2))
-                        .zip(bottom.chunks_exact(2))
-                    {
-                        *o = max4(t[0], t[1], b[0], b[1]);
-                    }
-                } else {
-                    for (ox, o) in out_row.iter_mut().enumerate() {
-                        *o = window_max(plane, g, oy, ox).0;
+    let fill = |output: &mut [MaybeUninit<f32>]| {
+        output
+            .par_chunks_mut(oh * ow)
+            .zip(input.par_chunks(g.height * w))
+            .for_each(|(out, plane)| {
+                for (oy, out_row) in out.chunks_exact_mut(ow).enumerate() {
+                    if g.kernel == [2, 2] {
+                        let rows = &plane[2 * oy * w..];
+                        pool_row_2x2(rows, &rows[w..], out_row);
+                    } else {
+                        for (ox, o) in out_row.iter_mut().enumerate() {
+                            o.write(window_max(plane, g, oy, ox).0);
+                        }
                     }
                 }
-            }
-        });
-    output
+            });
+    };
+    // SAFETY: every output plane is `oh` rows of `ow` values, each row written in full.
+    unsafe { super::fully_written(len, fill) }
 }
 
 /// Gradient of the input: each output's gradient goes to its window's maximum, 0 elsewhere.
@@ -130,37 +161,49 @@ pub fn backward(input: &[f32], output_grad: &[f32], g: &PoolGeometry) -> Vec<f32
     let [oh, ow] = g.out_size();
     let w = g.width;
     assert_eq!(output_grad.len(), g.planes * oh * ow, "gradient length");
-    let mut input_grad = vec![0.0f32; input.len()];
-    if output_grad.is_empty() {
-        return input_grad;
-    }
-    input_grad
-        .par_chunks_mut(g.height * w)
-        .zip(input.par_chunks(g.height * w))
-        .zip(output_grad.par_chunks(oh * ow))
-        .for_each(|((dx, plane), dy)| {
-            for (oy, dy_row) in dy.chunks_exact(ow).enumerate() {
-                if g.kernel == [2, 2] {
-                    let top = &plane[2 * oy * w..][..2 * ow];
-                    let bottom = &plane[(2 * oy + 1) * w..][..2 * ow];
-                    let (dx_top, dx_bottom) = dx[2 * oy * w..].split_at_mut(w);
-                    let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
-                    let grads = dx_top[..2 * ow]
-                        .chunks_exact_mut(2)
-                        .zip(dx_bottom[..2 * ow].chunks_exact_mut(2));
-                    for (((t, b), (gt, gb)), &grad) in windows.zip(grads).zip(dy_row) {
-                        let at = argmax4(t[0], t[1], b[0], b[1]);
-                        let to = |i: usize| if at == i { grad } else { 0.0 };
-                        (gt[0], gt[1], gb[0], gb[1]) = (to(0), to(1), to(2), to(3));
-                    }
-                } else {
+    if g.kernel != [2, 2] || output_grad.is_empty() {
+        let mut input_grad = vec![0.0f32; input.len()];
+        if output_grad.is_empty() {
+            return input_grad;
+        }
+        input_grad
+            .par_chunks_mut(g.height * w)
+            .zip(input.par_chunks(g.height * w))
+            .zip(output_grad.par_chunks(oh * ow))
+            .for_each(|((dx, plane), dy)| {
+                for (oy, dy_row) in dy.chunks_exact(ow).enumerate() {
                     for (ox, &grad) in dy_row.iter().enumerate() {
                         dx[window_max(plane, g, oy, ox).1] = grad;
                     }
                 }
-            }
-        });
-    input_grad
+            });
+        return input_grad;
+    }
+    let zero = MaybeUninit::new(0.0f32);
+    let fill = |input_grad: &mut [MaybeUninit<f32>]| {
+        input_grad
+            .par_chunks_mut(g.height * w)
+            .zip(input.par_chunks(g.height * w))
+            .zip(output_grad.par_chunks(oh * ow))
+            .for_each(|((dx, plane), dy)| {
+                let (windowed, rows_left_over) = dx.split_at_mut(2 * oh * w);
+                for ((dx_rows, rows), dy_row) in windowed
+                    .chunks_exact_mut(2 * w)
+                    .zip(plane.chunks_exact(2 * w))
+                    .zip(dy.chunks_exact(ow))
+                {
+                    let (dx_top, dx_bottom) = dx_rows.split_at_mut(w);
+                    let (top, bottom) = rows.split_at(w);
+                    unpool_row_2x2([top, bottom], dy_row, [&mut *dx_top, &mut *dx_bottom]);
+                    dx_top[2 * ow..].fill(zero);
+                    dx_bottom[2 * ow..].fill(zero);
+                }
+                rows_left_over.fill(zero);
+            });
+    };
+    // SAFETY: each plane's first `2 * oh` rows are written in full (windows, then the columns
+    // left over), the rows after them are zeroed.
+    unsafe { super::fully_written(input.len(), fill) }
 }
 
 #[cfg(test)]
