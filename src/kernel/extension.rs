@@ -150,6 +150,15 @@ pub trait LabKernels: Backend {
     ) -> FloatTensor<Self> {
         Self::conv2d_weight_backward(x, weight, output_grad, options(padding))
     }
+
+    /// Gradient of the bias `[c_out]` from the output's gradient.
+    fn lab_conv2d_bias_backward(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_bias_backward(x, bias, output_grad)
+    }
 }
 
 /// burn's options for the convolutions this extension computes.
@@ -349,6 +358,29 @@ impl LabKernels for Flex {
             [g.channels_out, g.channels_in, g.kernel[0], g.kernel[1]],
         )
     }
+
+    fn lab_conv2d_bias_backward(
+        x: FlexTensor,
+        bias: FlexTensor,
+        output_grad: FlexTensor,
+    ) -> FlexTensor {
+        let shape = output_grad.layout().shape();
+        if output_grad.dtype() != DType::F32 || shape.num_dims() != 4 {
+            return Flex::conv2d_bias_backward(x, bias, output_grad);
+        }
+        // Only the output's shape matters for the sum: a 1x1 geometry with that output.
+        let g = ConvGeometry {
+            batch: shape[0],
+            channels_in: 1,
+            height: shape[2],
+            width: shape[3],
+            channels_out: shape[1],
+            kernel: [1, 1],
+            padding: [0, 0],
+        };
+        let db = gemm_conv::bias_grad(&values(&output_grad), &g);
+        flex_tensor(db, [g.channels_out])
+    }
 }
 
 /// The backward step: what burn's own `conv2d` registers, with the inner backend's GEMM
@@ -381,7 +413,7 @@ impl<B: Backend + LabKernels> Backward<B, 3> for LabConv2dBackward {
             grads.register::<B>(node.id, dw);
         }
         if let Some(node) = node_bias {
-            grads.register::<B>(node.id, B::conv2d_bias_backward(x, bias, grad));
+            grads.register::<B>(node.id, B::lab_conv2d_bias_backward(x, bias, grad));
         }
     }
 }

@@ -17,6 +17,8 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use super::lanes::lane_sum;
+
 /// The shapes of one 2D convolution with stride 1, dilation 1 and one group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvGeometry {
@@ -312,6 +314,29 @@ pub fn weight_grad(input: &[f32], output_grad: &[f32], g: &ConvGeometry) -> Vec<
     total
 }
 
+/// Gradient of the bias `[channels_out]`: the output's gradient summed over images and pixels
+/// (each plane in `f32` lanes, the planes in `f64`, in a fixed order). burn's default swaps the
+/// batch and channel axes of the gradient first: a copy of the whole activation.
+pub fn bias_grad(output_grad: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    assert_eq!(
+        output_grad.len(),
+        g.batch * g.output_len(),
+        "gradient length"
+    );
+    let [oh, ow] = g.out_size();
+    let spatial = oh * ow;
+    let mut sums = vec![0.0f64; g.channels_out];
+    if spatial == 0 {
+        return vec![0.0; g.channels_out];
+    }
+    for image in output_grad.chunks_exact(g.output_len()) {
+        for (sum, plane) in sums.iter_mut().zip(image.chunks_exact(spatial)) {
+            *sum += lane_sum(plane, |v| v);
+        }
+    }
+    sums.into_iter().map(|s| s as f32).collect()
+}
+
 /// Gradient of the input `[batch, channels_in, h, w]`, given the weight and the gradient of the
 /// output: per image, the gradient of the patches `weightᵀ · dY` (one GEMM), added back onto
 /// the pixels they were copied from ([`col2im`]).
@@ -355,7 +380,14 @@ pub fn input_grad(output_grad: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<
                     buffer.resize(cols_len, 0.0);
                 }
                 let cols = &mut buffer[..cols_len];
-                matmul(cols, &weight_t, dy, [patch_len, c_out, spatial], false, false);
+                matmul(
+                    cols,
+                    &weight_t,
+                    dy,
+                    [patch_len, c_out, spatial],
+                    false,
+                    false,
+                );
                 col2im(cols, g, dx);
             })
         });
@@ -571,6 +603,23 @@ mod tests {
             1.0, 2.0, 0.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0,
         ];
         assert_eq!(patches, expected);
+    }
+
+    #[test]
+    fn bias_gradient_sums_each_channel_over_images_and_pixels() {
+        for g in geometries() {
+            let [oh, ow] = g.out_size();
+            let dy = values(g.batch * g.output_len(), 7);
+            let expected: Vec<f32> = (0..g.channels_out)
+                .map(|o| {
+                    (0..g.batch)
+                        .flat_map(|b| (0..oh * ow).map(move |p| (b, p)))
+                        .map(|(b, p)| dy[(b * g.channels_out + o) * oh * ow + p] as f64)
+                        .sum::<f64>() as f32
+                })
+                .collect();
+            assert_close(&bias_grad(&dy, &g), &expected, &format!("{g:?}"));
+        }
     }
 
     /// `<im2col(x), p> == <x, col2im(p)>` exactly (small integers), on every test geometry.

@@ -100,7 +100,12 @@ fn pool_row_2x2(top: &[f32], bottom: &[f32], out: &mut [MaybeUninit<f32>]) {
     let n = out.len();
     let (top, bottom) = (&top[..2 * n], &bottom[..2 * n]);
     for i in 0..n {
-        out[i].write(max4(top[2 * i], top[2 * i + 1], bottom[2 * i], bottom[2 * i + 1]));
+        out[i].write(max4(
+            top[2 * i],
+            top[2 * i + 1],
+            bottom[2 * i],
+            bottom[2 * i + 1],
+        ));
     }
 }
 

@@ -46,6 +46,8 @@ mod extension;
 #[cfg(feature = "flex")]
 pub mod gemm_conv;
 #[cfg(feature = "flex")]
+mod lanes;
+#[cfg(feature = "flex")]
 pub mod max_pool;
 
 /// A vector of `len` floats filled by `fill`, which gets its memory as uninitialized slots:
