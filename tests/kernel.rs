@@ -243,6 +243,73 @@ fn batch_norm_matches_burn() {
     assert!(diff < 1e-5, "inference: {diff}");
 }
 
+/// Batch norm then max pooling fused into one kernel (the complex CNN's two wide layers) gives
+/// the same bits as the two kernels one after the other: output, the gradients of the input,
+/// gamma and beta, the running statistics, and inference; 2x2 windows with and without a
+/// column left over, and 3x3 windows.
+#[test]
+fn fused_batch_norm_and_pooling_match_the_two_kernels_exactly() {
+    let _serial = serial();
+    let device = Device::flex().autodiff();
+    for (shape, window) in [
+        ([8, 64, 28, 28], [2, 2]),
+        ([3, 64, 14, 14], [2, 2]),
+        ([2, 5, 7, 5], [2, 2]),
+        ([2, 4, 9, 7], [3, 3]),
+    ] {
+        let pool = MaxPool2dConfig::new(window).init();
+        let x = tensor(shape, 16, &device).mul_scalar(3.0).add_scalar(0.5);
+        let run = |fused: bool| {
+            let bn = norm_layer(shape[1], &device);
+            let x = x.clone().require_grad();
+            let y = if fused {
+                kernel::batch_norm_max_pool2d(&bn, &pool, x.clone())
+            } else {
+                kernel::max_pool2d(&pool, kernel::batch_norm(&bn, x.clone()))
+            };
+            let r = tensor(y.dims(), 17, &device);
+            let grads = y.clone().mul(r).sum().backward();
+            let outputs = [
+                values(y),
+                values(x.grad(&grads).unwrap()),
+                values(bn.gamma.val().grad(&grads).unwrap()),
+                values(bn.beta.val().grad(&grads).unwrap()),
+                values(bn.running_mean.value()),
+                values(bn.running_var.value()),
+            ];
+            let valid = bn.valid();
+            let x = tensor(shape, 18, &Device::flex());
+            let inference = if fused {
+                kernel::batch_norm_max_pool2d(&valid, &pool, x)
+            } else {
+                kernel::max_pool2d(&pool, kernel::batch_norm(&valid, x))
+            };
+            (outputs, values(inference))
+        };
+        let bits = |v: &Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let (fused, fused_inference) = run(true);
+        let (unfused, unfused_inference) = run(false);
+        for (what, (a, b)) in [
+            "output",
+            "input grad",
+            "gamma grad",
+            "beta grad",
+            "running mean",
+            "running var",
+        ]
+        .iter()
+        .zip(fused.iter().zip(&unfused))
+        {
+            assert_eq!(bits(a), bits(b), "{what} of {shape:?}");
+        }
+        assert_eq!(
+            bits(&fused_inference),
+            bits(&unfused_inference),
+            "inference of {shape:?}"
+        );
+    }
+}
+
 fn forward_backward_norm(
     channels: usize,
     x: &Tensor<4>,

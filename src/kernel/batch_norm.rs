@@ -61,7 +61,7 @@ pub fn mean_var(x: &[f32], g: &NormGeometry) -> (Vec<f32>, Vec<f32>) {
 }
 
 /// The scale `gamma / sqrt(var + eps)` and shift `beta - mean * scale` of each channel.
-fn scale_shift(
+pub(super) fn scale_shift(
     gamma: &[f32],
     beta: &[f32],
     mean: &[f32],
@@ -77,6 +77,15 @@ fn scale_shift(
             (scale, bt - m * scale)
         })
         .collect()
+}
+
+/// One plane `x * scale + shift`: the normalization's only formula, shared with the fused
+/// normalization and pooling (`norm_pool`), which must give the same bits.
+#[inline(always)]
+pub(super) fn normalize_plane(x: &[f32], (scale, shift): (f32, f32), out: &mut [MaybeUninit<f32>]) {
+    out.iter_mut().zip(x).for_each(|(o, &x)| {
+        o.write(x * scale + shift);
+    });
 }
 
 /// `(x - mean) / sqrt(var + eps) * gamma + beta`, channel by channel.
@@ -99,10 +108,7 @@ pub fn normalize(
             .zip(x.par_chunks(g.spatial))
             .enumerate()
             .for_each(|(plane, (o, x))| {
-                let (scale, shift) = coefficients[plane % g.channels];
-                o.iter_mut().zip(x).for_each(|(o, &x)| {
-                    o.write(x * scale + shift);
-                });
+                normalize_plane(x, coefficients[plane % g.channels], o);
             });
     };
     // SAFETY: the planes of `out` and `x` pair up one to one and every value is written.
@@ -118,22 +124,43 @@ pub fn train_backward(
     epsilon: f64,
     g: &NormGeometry,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    assert_eq!(x.len(), g.len(), "input length");
     assert_eq!(output_grad.len(), g.len(), "gradient length");
+    train_backward_by_plane(x, [gamma, mean, var], epsilon, g, |plane, f| {
+        f(&output_grad[plane * g.spatial..(plane + 1) * g.spatial])
+    })
+}
+
+/// [`train_backward`], where `with_plane_grad(p, f)` runs `f` on the output's gradient of plane
+/// `p` (image `p / channels`, channel `p % channels`): the fused normalization and pooling
+/// makes it from the pooled gradient, plane by plane, instead of holding all of it.
+pub(super) fn train_backward_by_plane(
+    x: &[f32],
+    [gamma, mean, var]: [&[f32]; 3],
+    epsilon: f64,
+    g: &NormGeometry,
+    with_plane_grad: impl Fn(usize, &mut dyn FnMut(&[f32])) + Sync,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    assert_eq!(x.len(), g.len(), "input length");
     let inv_std: Vec<f64> = var
         .iter()
         .map(|&v| 1.0 / (v as f64 + epsilon).sqrt())
         .collect();
+    let plane_x = |p: usize| &x[p * g.spatial..(p + 1) * g.spatial];
     // Per channel: sum(dy) (beta's gradient) and sum(dy * x_hat) (gamma's).
     let sums: Vec<(f64, f64)> = (0..g.channels)
         .into_par_iter()
         .map(|c| {
             let m = mean[c];
-            let (dy_sum, dyx_sum) = g
-                .planes(output_grad, c)
-                .zip(g.planes(x, c))
-                .map(|(dy, x)| lane_sum2(dy, x, |dy, x| dy * (x - m)))
-                .fold((0.0, 0.0), |(a, b), (da, db)| (a + da, b + db));
+            let (mut dy_sum, mut dyx_sum) = (0.0, 0.0);
+            for n in 0..g.batch {
+                let p = n * g.channels + c;
+                with_plane_grad(p, &mut |dy| {
+                    assert_eq!(dy.len(), g.spatial, "plane gradient length");
+                    let (a, b) = lane_sum2(dy, plane_x(p), |dy, x| dy * (x - m));
+                    dy_sum += a;
+                    dyx_sum += b;
+                });
+            }
             (dy_sum, dyx_sum * inv_std[c])
         })
         .collect();
@@ -143,25 +170,27 @@ pub fn train_backward(
         }
         x_grad
             .par_chunks_mut(g.spatial)
-            .zip(
-                x.par_chunks(g.spatial)
-                    .zip(output_grad.par_chunks(g.spatial)),
-            )
             .enumerate()
-            .for_each(|(plane, (dx, (x, dy)))| {
+            .for_each(|(plane, dx)| {
                 let c = plane % g.channels;
                 let (dy_sum, dyx_sum) = sums[c];
                 let (m, s) = (mean[c], inv_std[c] as f32);
                 let scale = gamma[c] * s;
                 let mean_dy = (dy_sum / g.count()) as f32;
                 let mean_dyx = (dyx_sum / g.count()) as f32;
-                for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
-                    dx.write(scale * (dy - mean_dy - (x - m) * s * mean_dyx));
-                }
+                let mut written = false;
+                with_plane_grad(plane, &mut |dy| {
+                    assert_eq!(dy.len(), g.spatial, "plane gradient length");
+                    for ((dx, &x), &dy) in dx.iter_mut().zip(plane_x(plane)).zip(dy) {
+                        dx.write(scale * (dy - mean_dy - (x - m) * s * mean_dyx));
+                    }
+                    written = true;
+                });
+                assert!(written, "no gradient for plane {plane}");
             });
     };
-    // SAFETY: the planes of `x_grad`, `x` and `output_grad` pair up one to one and every value
-    // is written (no plane when the input is empty).
+    // SAFETY: the planes of `x_grad` and `x` pair up one to one, and each plane is written in
+    // full from a gradient of the plane's length (asserted; no plane when the input is empty).
     let x_grad = unsafe { super::fully_written(x.len(), fill) };
     let gamma_grad = sums.iter().map(|&(_, dyx)| dyx as f32).collect();
     let beta_grad = sums.iter().map(|&(dy, _)| dy as f32).collect();

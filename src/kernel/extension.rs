@@ -18,6 +18,7 @@ use burn::tensor::TensorData;
 use super::batch_norm::{self, NormGeometry};
 use super::gemm_conv::{self, ConvGeometry};
 use super::max_pool::{self, PoolGeometry};
+use super::norm_pool;
 
 /// Per-channel batch statistics, `[channels]` each.
 #[derive(ExtensionType)]
@@ -86,6 +87,58 @@ pub trait LabKernels: Backend {
             gamma: grads.gamma_grad,
             beta: grads.beta_grad,
         }
+    }
+
+    /// `lab_max_pool2d(lab_batch_norm(..), kernel)` in one pass (inference).
+    #[allow(clippy::too_many_arguments)]
+    fn lab_batch_norm_max_pool(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        kernel: [usize; 2],
+    ) -> FloatTensor<Self> {
+        let normalized = Self::lab_batch_norm(x, gamma, beta, mean, variance, epsilon);
+        Self::lab_max_pool2d(normalized, kernel)
+    }
+
+    /// `lab_max_pool2d(lab_batch_norm_train(..), kernel)` in one pass: differentiable in `x`,
+    /// `gamma` and `beta`, as [`Self::lab_batch_norm_train`].
+    #[allow(clippy::too_many_arguments)]
+    fn lab_batch_norm_max_pool_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        kernel: [usize; 2],
+    ) -> FloatTensor<Self>;
+
+    /// Gradients of [`Self::lab_batch_norm_max_pool_train`] from the pooled output's gradient.
+    #[allow(clippy::too_many_arguments)]
+    fn lab_batch_norm_max_pool_train_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        pooled_grad: FloatTensor<Self>,
+        epsilon: f64,
+        kernel: [usize; 2],
+    ) -> BatchNormGrads<Self> {
+        let normalized = Self::lab_batch_norm(
+            x.clone(),
+            gamma.clone(),
+            beta,
+            mean.clone(),
+            variance.clone(),
+            epsilon,
+        );
+        let grad = Self::lab_max_pool2d_backward(normalized, pooled_grad, kernel);
+        Self::lab_batch_norm_train_backward(x, gamma, mean, variance, grad, epsilon)
     }
 
     /// Max pooling of `x` `[batch, channels, h, w]` with window and stride `kernel`, no padding.
@@ -257,6 +310,71 @@ impl LabKernels for Flex {
         let out =
             batch_norm::normalize(&values(&x), [&gamma, &beta, &mean, &variance], epsilon, &g);
         flex_tensor(out, shape)
+    }
+
+    fn lab_batch_norm_max_pool(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f64,
+        kernel: [usize; 2],
+    ) -> FlexTensor {
+        let g = norm_geometry(&x).expect("kernel::batch_norm_max_pool2d checks for 4D f32");
+        let pool = pool_geometry(&x, kernel).expect("checked with the geometry");
+        let [oh, ow] = pool.out_size();
+        let shape = x.layout().shape().to_vec();
+        let params = [&gamma, &beta, &mean, &variance].map(|t| values(t));
+        let out = norm_pool::forward(
+            &values(&x),
+            [&params[0], &params[1], &params[2], &params[3]],
+            epsilon,
+            &g,
+            &pool,
+        );
+        flex_tensor(out, [shape[0], shape[1], oh, ow])
+    }
+
+    fn lab_batch_norm_max_pool_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f64,
+        kernel: [usize; 2],
+    ) -> FlexTensor {
+        Self::lab_batch_norm_max_pool(x, gamma, beta, mean, variance, epsilon, kernel)
+    }
+
+    fn lab_batch_norm_max_pool_train_backward(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        pooled_grad: FlexTensor,
+        epsilon: f64,
+        kernel: [usize; 2],
+    ) -> BatchNormGrads<Self> {
+        let g = norm_geometry(&x).expect("the forward pass checked the input");
+        let pool = pool_geometry(&x, kernel).expect("the forward pass checked the input");
+        let shape = x.layout().shape().to_vec();
+        let params = [&gamma, &beta, &mean, &variance].map(|t| values(t));
+        let (dx, dgamma, dbeta) = norm_pool::train_backward(
+            &values(&x),
+            [&params[0], &params[1], &params[2], &params[3]],
+            &values(&pooled_grad),
+            epsilon,
+            &g,
+            &pool,
+        );
+        BatchNormGrads {
+            x: flex_tensor(dx, shape),
+            gamma: flex_tensor(dgamma, [g.channels]),
+            beta: flex_tensor(dbeta, [g.channels]),
+        }
     }
 
     fn lab_batch_norm_train(
@@ -465,6 +583,57 @@ impl<B: Backend + LabKernels, C: CheckpointStrategy> LabKernels for Autodiff<B, 
         }
     }
 
+    fn lab_batch_norm_max_pool_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        kernel: [usize; 2],
+    ) -> FloatTensor<Self> {
+        let (mean, variance) = (mean.into_primitive(), variance.into_primitive());
+        match LabBatchNormPoolBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let gamma_state = prep.checkpoint(&gamma);
+                let beta_state = prep.checkpoint(&beta);
+                let output = B::lab_batch_norm_max_pool_train(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    mean.clone(),
+                    variance.clone(),
+                    epsilon,
+                    kernel,
+                );
+                let state = (
+                    x_state,
+                    gamma_state,
+                    beta_state,
+                    mean,
+                    variance,
+                    epsilon,
+                    kernel,
+                );
+                prep.finish(state, output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::lab_batch_norm_max_pool_train(
+                x.into_primitive(),
+                gamma.into_primitive(),
+                beta.into_primitive(),
+                mean,
+                variance,
+                epsilon,
+                kernel,
+            )),
+        }
+    }
+
     fn lab_max_pool2d(x: FloatTensor<Self>, kernel: [usize; 2]) -> FloatTensor<Self> {
         match LabMaxPool2dBackward
             .prepare::<C>([x.node()])
@@ -536,6 +705,46 @@ impl<B: Backend + LabKernels> Backward<B, 1> for LabMaxPool2dBackward {
         let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
         if let Some(node) = node_x {
             grads.register::<B>(node.id, B::lab_max_pool2d_backward(x, grad, kernel));
+        }
+    }
+}
+
+/// The fused batch norm and pooling's backward step.
+#[derive(Debug)]
+struct LabBatchNormPoolBackward;
+
+impl<B: Backend + LabKernels> Backward<B, 3> for LabBatchNormPoolBackward {
+    /// Input, gamma and beta (checkpointed), mean and variance (constants of the graph),
+    /// epsilon, the pooling window.
+    type State = (
+        NodeId,
+        NodeId,
+        NodeId,
+        B::FloatTensorPrimitive,
+        B::FloatTensorPrimitive,
+        f64,
+        [usize; 2],
+    );
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, gamma_state, beta_state, mean, variance, epsilon, kernel) = ops.state;
+        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
+        let gamma = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma_state);
+        let beta = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(beta_state);
+        let g = B::lab_batch_norm_max_pool_train_backward(
+            x, gamma, beta, mean, variance, grad, epsilon, kernel,
+        );
+        for (node, grad) in [(node_x, g.x), (node_gamma, g.gamma), (node_beta, g.beta)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
         }
     }
 }

@@ -152,7 +152,6 @@ fn unpool_row_2x2_scalar(
 pub fn forward(input: &[f32], g: &PoolGeometry) -> Vec<f32> {
     g.check(input);
     let [oh, ow] = g.out_size();
-    let w = g.width;
     let len = g.planes * oh * ow;
     if len == 0 {
         return vec![];
@@ -160,73 +159,92 @@ pub fn forward(input: &[f32], g: &PoolGeometry) -> Vec<f32> {
     let fill = |output: &mut [MaybeUninit<f32>]| {
         output
             .par_chunks_mut(oh * ow)
-            .zip(input.par_chunks(g.height * w))
-            .for_each(|(out, plane)| {
-                for (oy, out_row) in out.chunks_exact_mut(ow).enumerate() {
-                    if g.kernel == [2, 2] {
-                        let rows = &plane[2 * oy * w..];
-                        pool_row_2x2(rows, &rows[w..], out_row);
-                    } else {
-                        for (ox, o) in out_row.iter_mut().enumerate() {
-                            o.write(window_max(plane, g, oy, ox).0);
-                        }
-                    }
-                }
-            });
+            .zip(input.par_chunks(g.height * g.width))
+            .for_each(|(out, plane)| pool_plane(plane, g, out));
     };
-    // SAFETY: every output plane is `oh` rows of `ow` values, each row written in full.
+    // SAFETY: `pool_plane` writes every output plane in full.
     unsafe { super::fully_written(len, fill) }
+}
+
+/// The window maxima `[oh, ow]` of one plane `[height, width]`, written in full.
+pub(super) fn pool_plane(plane: &[f32], g: &PoolGeometry, out: &mut [MaybeUninit<f32>]) {
+    let [oh, ow] = g.out_size();
+    let w = g.width;
+    assert_eq!(out.len(), oh * ow, "output plane length");
+    if ow == 0 {
+        return;
+    }
+    for (oy, out_row) in out.chunks_exact_mut(ow).enumerate() {
+        if g.kernel == [2, 2] {
+            let rows = &plane[2 * oy * w..];
+            pool_row_2x2(rows, &rows[w..], out_row);
+        } else {
+            for (ox, o) in out_row.iter_mut().enumerate() {
+                o.write(window_max(plane, g, oy, ox).0);
+            }
+        }
+    }
 }
 
 /// Gradient of the input: each output's gradient goes to its window's maximum, 0 elsewhere.
 pub fn backward(input: &[f32], output_grad: &[f32], g: &PoolGeometry) -> Vec<f32> {
     g.check(input);
     let [oh, ow] = g.out_size();
-    let w = g.width;
     assert_eq!(output_grad.len(), g.planes * oh * ow, "gradient length");
-    if g.kernel != [2, 2] || output_grad.is_empty() {
-        let mut input_grad = vec![0.0f32; input.len()];
-        if output_grad.is_empty() {
-            return input_grad;
-        }
-        input_grad
-            .par_chunks_mut(g.height * w)
-            .zip(input.par_chunks(g.height * w))
-            .zip(output_grad.par_chunks(oh * ow))
-            .for_each(|((dx, plane), dy)| {
-                for (oy, dy_row) in dy.chunks_exact(ow).enumerate() {
-                    for (ox, &grad) in dy_row.iter().enumerate() {
-                        dx[window_max(plane, g, oy, ox).1] = grad;
-                    }
-                }
-            });
-        return input_grad;
+    let plane_len = g.height * g.width;
+    if input.is_empty() {
+        return vec![];
     }
-    let zero = MaybeUninit::new(0.0f32);
     let fill = |input_grad: &mut [MaybeUninit<f32>]| {
+        let dy_len = (oh * ow).max(1);
         input_grad
-            .par_chunks_mut(g.height * w)
-            .zip(input.par_chunks(g.height * w))
-            .zip(output_grad.par_chunks(oh * ow))
-            .for_each(|((dx, plane), dy)| {
-                let (windowed, rows_left_over) = dx.split_at_mut(2 * oh * w);
-                for ((dx_rows, rows), dy_row) in windowed
-                    .chunks_exact_mut(2 * w)
-                    .zip(plane.chunks_exact(2 * w))
-                    .zip(dy.chunks_exact(ow))
-                {
-                    let (dx_top, dx_bottom) = dx_rows.split_at_mut(w);
-                    let (top, bottom) = rows.split_at(w);
-                    unpool_row_2x2([top, bottom], dy_row, [&mut *dx_top, &mut *dx_bottom]);
-                    dx_top[2 * ow..].fill(zero);
-                    dx_bottom[2 * ow..].fill(zero);
-                }
-                rows_left_over.fill(zero);
+            .par_chunks_mut(plane_len)
+            .zip(input.par_chunks(plane_len))
+            .enumerate()
+            .for_each(|(p, (dx, plane))| {
+                let dy = output_grad.get(p * dy_len..(p + 1) * dy_len).unwrap_or(&[]);
+                unpool_plane(plane, dy, g, dx)
             });
     };
-    // SAFETY: each plane's first `2 * oh` rows are written in full (windows, then the columns
-    // left over), the rows after them are zeroed.
+    // SAFETY: `unpool_plane` writes every plane of the gradient in full.
     unsafe { super::fully_written(input.len(), fill) }
+}
+
+/// The gradient `[height, width]` of one plane from its outputs' gradient `[oh, ow]`, written
+/// in full: each window's maximum gets its output's gradient, everything else 0.
+pub(super) fn unpool_plane(
+    plane: &[f32],
+    dy: &[f32],
+    g: &PoolGeometry,
+    dx: &mut [MaybeUninit<f32>],
+) {
+    let [oh, ow] = g.out_size();
+    let w = g.width;
+    let zero = MaybeUninit::new(0.0f32);
+    assert_eq!(dx.len(), g.height * w, "gradient plane length");
+    if g.kernel != [2, 2] || oh * ow == 0 {
+        dx.fill(zero);
+        for (oy, dy_row) in dy.chunks_exact(ow.max(1)).take(oh).enumerate() {
+            for (ox, &grad) in dy_row.iter().enumerate() {
+                dx[window_max(plane, g, oy, ox).1] = MaybeUninit::new(grad);
+            }
+        }
+        return;
+    }
+    assert_eq!(dy.len(), oh * ow, "output gradient plane length");
+    let (windowed, rows_left_over) = dx.split_at_mut(2 * oh * w);
+    for ((dx_rows, rows), dy_row) in windowed
+        .chunks_exact_mut(2 * w)
+        .zip(plane.chunks_exact(2 * w))
+        .zip(dy.chunks_exact(ow))
+    {
+        let (dx_top, dx_bottom) = dx_rows.split_at_mut(w);
+        let (top, bottom) = rows.split_at(w);
+        unpool_row_2x2([top, bottom], dy_row, [&mut *dx_top, &mut *dx_bottom]);
+        dx_top[2 * ow..].fill(zero);
+        dx_bottom[2 * ow..].fill(zero);
+    }
+    rows_left_over.fill(zero);
 }
 
 /// The 2x2 gradient rows with AVX-512 (16 windows per step, masked at the row's end), picked at

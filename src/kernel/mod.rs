@@ -3,10 +3,11 @@
 //! backend extension; and [`keep_freed_memory`], which stops glibc from unmapping burn-flex's
 //! per-op buffers.
 //!
-//! The models call [`conv2d`], [`max_pool2d`] and [`batch_norm`] instead of the layers'
-//! `forward`. On a Flex device (with or without autodiff), in `f32`, for a stride-1 convolution
-//! with bias, pooling over non-overlapping windows and batch norm of 4D activations, they run
-//! [`gemm_conv`], [`max_pool`] and [`batch_norm`](mod@batch_norm), with our backward passes;
+//! The models call [`conv2d`], [`max_pool2d`], [`batch_norm`] and [`batch_norm_max_pool2d`]
+//! instead of the layers' `forward`. On a Flex device (with or without autodiff), in `f32`, for
+//! a stride-1 convolution with bias, pooling over non-overlapping windows and batch norm of 4D
+//! activations, they run [`gemm_conv`], [`max_pool`], [`batch_norm`](mod@batch_norm) and
+//! [`norm_pool`] (the last two fused), with our backward passes;
 //! everywhere else (ndarray, wgpu, strides, groups, dilation, padding) they are exactly burn's.
 //! `results/performance.md` has the measured effect of each; [`set_kernel`] switches an op back
 //! to burn's kernel for comparisons.
@@ -49,6 +50,8 @@ pub mod gemm_conv;
 mod lanes;
 #[cfg(feature = "flex")]
 pub mod max_pool;
+#[cfg(feature = "flex")]
+pub mod norm_pool;
 
 /// A vector of `len` floats filled by `fill`, which gets its memory as uninitialized slots:
 /// saves zeroing outputs that are overwritten anyway (measured on the complex CNN: +2-4%
@@ -180,23 +183,44 @@ pub fn conv2d(layer: &Conv2d, input: Tensor<4>) -> Tensor<4> {
 /// overlap (stride = kernel), no padding, no dilation, floor mode (as the report's 2x2 pooling).
 pub fn max_pool2d(pool: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if pool.stride == pool.kernel_size
-        && pool.dilation == [1, 1]
-        && !pool.ceil_mode
-        && matches!(
-            pool.padding,
-            PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
-        )
+    if let Some(window) = our_pool_window(pool)
         && ours_apply(Op::MaxPool2d, &input)
     {
         use burn::backend::Dispatch;
         use extension::LabKernels;
         return Tensor::from_dispatch(<Dispatch as LabKernels>::lab_max_pool2d(
             input.into_dispatch(),
-            pool.kernel_size,
+            window,
         ));
     }
     pool.forward(input)
+}
+
+/// The window of a pooling our kernel covers (stride = kernel, no padding, no dilation, floor
+/// mode), or `None`.
+#[cfg(feature = "flex")]
+fn our_pool_window(pool: &MaxPool2d) -> Option<[usize; 2]> {
+    (pool.stride == pool.kernel_size
+        && pool.dilation == [1, 1]
+        && !pool.ceil_mode
+        && matches!(
+            pool.padding,
+            PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
+        ))
+    .then_some(pool.kernel_size)
+}
+
+/// `max_pool2d(pool, batch_norm(bn, input))`, in one pass where both of our kernels apply
+/// ([`norm_pool`]: the normalized activation is never written out); the same values either way.
+pub fn batch_norm_max_pool2d(bn: &BatchNorm, pool: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if let Some(window) = our_pool_window(pool)
+        && ours_apply(Op::MaxPool2d, &input)
+        && let Some(pooled) = batch_norm_with(bn, input.clone(), Some(window))
+    {
+        return pooled;
+    }
+    max_pool2d(pool, batch_norm(bn, input))
 }
 
 /// The symmetric padding of a stride-1, undilated, ungrouped layer, or `None`.
@@ -224,52 +248,67 @@ fn gemm_padding(layer: &Conv2d) -> Option<[usize; 2]> {
 /// burn's.
 pub fn batch_norm(bn: &BatchNorm, input: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if input.dims()[1] == bn.gamma.shape().num_elements() && ours_apply(Op::BatchNorm, &input) {
-        use burn::backend::Dispatch;
-        use extension::LabKernels;
-        let device = input.device();
-        let (gamma, beta) = (
-            bn.gamma.val().into_dispatch(),
-            bn.beta.val().into_dispatch(),
-        );
-        if !device.is_autodiff() {
-            let mean = bn.running_mean.value().to_device(&device).into_dispatch();
-            let var = bn.running_var.value().to_device(&device).into_dispatch();
-            return Tensor::from_dispatch(<Dispatch as LabKernels>::lab_batch_norm(
-                input.into_dispatch(),
-                gamma,
-                beta,
-                mean,
-                var,
-                bn.epsilon,
-            ));
-        }
-        if bn.training.is_enabled() {
-            let stats = <Dispatch as LabKernels>::lab_batch_mean_var(input.clone().into_dispatch());
-            let mean = Tensor::<1>::from_dispatch(stats.mean);
-            let var = Tensor::<1>::from_dispatch(stats.variance);
-            let output = Tensor::from_dispatch(<Dispatch as LabKernels>::lab_batch_norm_train(
-                input.into_dispatch(),
-                gamma,
-                beta,
-                mean.clone().into_dispatch(),
-                var.clone().into_dispatch(),
-                bn.epsilon,
-            ));
-            // burn's `BatchNorm::forward_train`, step for step.
-            let momentum = bn.momentum;
-            let running_mean = bn.running_mean.value_sync().to_device(&device);
-            let running_var = bn.running_var.value_sync().to_device(&device);
-            let running_mean = running_mean
-                .mul_scalar(1.0 - momentum)
-                .add(mean.detach().mul_scalar(momentum));
-            let running_var = running_var
-                .mul_scalar(1.0 - momentum)
-                .add(var.detach().mul_scalar(momentum));
-            bn.running_mean.update(running_mean.detach());
-            bn.running_var.update(running_var.detach());
-            return output;
-        }
+    if let Some(output) = batch_norm_with(bn, input.clone(), None) {
+        return output;
     }
     bn.forward(input)
+}
+
+/// [`batch_norm`] by our kernels, followed by max pooling with `pool_window` when given (the
+/// fused kernel), or `None` where they do not apply.
+#[cfg(feature = "flex")]
+fn batch_norm_with(
+    bn: &BatchNorm,
+    input: Tensor<4>,
+    pool_window: Option<[usize; 2]>,
+) -> Option<Tensor<4>> {
+    use burn::backend::Dispatch;
+    use extension::LabKernels;
+    if input.dims()[1] != bn.gamma.shape().num_elements() || !ours_apply(Op::BatchNorm, &input) {
+        return None;
+    }
+    let device = input.device();
+    let (gamma, beta) = (
+        bn.gamma.val().into_dispatch(),
+        bn.beta.val().into_dispatch(),
+    );
+    let x = input.into_dispatch();
+    if !device.is_autodiff() {
+        let mean = bn.running_mean.value().to_device(&device).into_dispatch();
+        let var = bn.running_var.value().to_device(&device).into_dispatch();
+        return Some(Tensor::from_dispatch(match pool_window {
+            None => <Dispatch as LabKernels>::lab_batch_norm(x, gamma, beta, mean, var, bn.epsilon),
+            Some(window) => <Dispatch as LabKernels>::lab_batch_norm_max_pool(
+                x, gamma, beta, mean, var, bn.epsilon, window,
+            ),
+        }));
+    }
+    if !bn.training.is_enabled() {
+        return None;
+    }
+    let stats = <Dispatch as LabKernels>::lab_batch_mean_var(x.clone());
+    let mean = Tensor::<1>::from_dispatch(stats.mean);
+    let var = Tensor::<1>::from_dispatch(stats.variance);
+    let (mean_x, var_x) = (mean.clone().into_dispatch(), var.clone().into_dispatch());
+    let output = Tensor::from_dispatch(match pool_window {
+        None => <Dispatch as LabKernels>::lab_batch_norm_train(
+            x, gamma, beta, mean_x, var_x, bn.epsilon,
+        ),
+        Some(window) => <Dispatch as LabKernels>::lab_batch_norm_max_pool_train(
+            x, gamma, beta, mean_x, var_x, bn.epsilon, window,
+        ),
+    });
+    // burn's `BatchNorm::forward_train`, step for step.
+    let momentum = bn.momentum;
+    let running_mean = bn.running_mean.value_sync().to_device(&device);
+    let running_var = bn.running_var.value_sync().to_device(&device);
+    let running_mean = running_mean
+        .mul_scalar(1.0 - momentum)
+        .add(mean.detach().mul_scalar(momentum));
+    let running_var = running_var
+        .mul_scalar(1.0 - momentum)
+        .add(var.detach().mul_scalar(momentum));
+    bn.running_mean.update(running_mean.detach());
+    bn.running_var.update(running_var.detach());
+    Some(output)
 }

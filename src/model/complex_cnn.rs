@@ -11,7 +11,7 @@ use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor};
 
 use crate::data::NUM_CLASSES;
-use crate::kernel::{batch_norm, conv2d, max_pool2d};
+use crate::kernel::{batch_norm, batch_norm_max_pool2d, conv2d};
 
 /// Configuration of [`ComplexCnn`].
 #[derive(Config, Debug)]
@@ -90,13 +90,15 @@ impl ComplexCnn {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let [batch, ..] = images.dims();
         let x = relu(batch_norm(&self.bn1, conv2d(&self.conv1, images)));
-        let x = relu(max_pool2d(
+        let x = relu(batch_norm_max_pool2d(
+            &self.bn2,
             &self.pool,
-            batch_norm(&self.bn2, conv2d(&self.conv2, x)),
+            conv2d(&self.conv2, x),
         ));
-        let x = relu(max_pool2d(
+        let x = relu(batch_norm_max_pool2d(
+            &self.bn3,
             &self.pool,
-            batch_norm(&self.bn3, conv2d(&self.conv3, x)),
+            conv2d(&self.conv3, x),
         ));
         let x = x.reshape([batch, COMPLEX_FEATURES]);
         let x = self
