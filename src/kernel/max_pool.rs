@@ -302,7 +302,7 @@ mod avx512 {
                 let p = row.as_ptr().add(2 * at);
                 (
                     _mm512_maskz_loadu_ps(lo, p),
-                    _mm512_maskz_loadu_ps(hi, p.add(16)),
+                    _mm512_maskz_loadu_ps(hi, p.wrapping_add(16)),
                 )
             };
             let ((t0, t1), (b0, b1)) = (load(top), load(bottom));
@@ -358,7 +358,11 @@ mod avx512 {
                 for (row, (x, y)) in [(&mut *dx_top, (ga, gb)), (&mut *dx_bottom, (gc, gd))] {
                     let p = row.as_mut_ptr().add(2 * at).cast::<f32>();
                     _mm512_mask_storeu_ps(p, lo, _mm512_permutex2var_ps(x, low, y));
-                    _mm512_mask_storeu_ps(p.add(16), hi, _mm512_permutex2var_ps(x, high, y));
+                    _mm512_mask_storeu_ps(
+                        p.wrapping_add(16),
+                        hi,
+                        _mm512_permutex2var_ps(x, high, y),
+                    );
                 }
             }
         }
