@@ -40,6 +40,10 @@ pub struct BatchNormGrads<B: Backend> {
     pub beta: FloatTensor<B>,
 }
 
+/// The pooling window of a batch norm that is not followed by pooling: 1x1 windows, the
+/// identity.
+pub const NO_POOLING: [usize; 2] = [1, 1];
+
 /// Stride-1 convolution with bias and explicit symmetric padding, and its two gradients; max
 /// pooling over non-overlapping windows, and its gradient; batch normalization of 4D
 /// activations, and its training gradient.
@@ -48,7 +52,9 @@ pub trait LabKernels: Backend {
     /// Mean and biased variance per channel of `x` `[batch, channels, h, w]` (no gradient).
     fn lab_batch_mean_var(x: FloatTensor<Self>) -> MeanVar<Self>;
 
-    /// Batch norm of `x` with `mean` and `variance` as constants (inference).
+    /// Batch norm of `x` with `mean` and `variance` as constants (inference), followed by max
+    /// pooling over `pool` windows; [`NO_POOLING`] (1x1 windows, the identity) for none.
+    #[allow(clippy::too_many_arguments)]
     fn lab_batch_norm(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -56,13 +62,19 @@ pub trait LabKernels: Backend {
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         epsilon: f64,
+        pool: [usize; 2],
     ) -> FloatTensor<Self> {
-        Self::batch_norm(x, gamma, beta, mean, variance, epsilon)
+        let normalized = Self::batch_norm(x, gamma, beta, mean, variance, epsilon);
+        if pool == NO_POOLING {
+            return normalized;
+        }
+        Self::lab_max_pool2d(normalized, pool)
     }
 
-    /// Batch norm of `x` with its own batch statistics `mean` and `variance` (from
+    /// [`Self::lab_batch_norm`] with the batch's own statistics `mean` and `variance` (from
     /// [`Self::lab_batch_mean_var`]): differentiable in `x` (through the statistics too),
     /// `gamma` and `beta`.
+    #[allow(clippy::too_many_arguments)]
     fn lab_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -70,75 +82,40 @@ pub trait LabKernels: Backend {
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         epsilon: f64,
+        pool: [usize; 2],
     ) -> FloatTensor<Self>;
 
-    /// Gradients of [`Self::lab_batch_norm_train`] from the output's gradient.
+    /// Gradients of [`Self::lab_batch_norm_train`] from the (pooled) output's gradient.
+    #[allow(clippy::too_many_arguments)]
     fn lab_batch_norm_train_backward(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
         epsilon: f64,
+        pool: [usize; 2],
     ) -> BatchNormGrads<Self> {
+        let output_grad = if pool == NO_POOLING {
+            output_grad
+        } else {
+            let normalized = Self::batch_norm(
+                x.clone(),
+                gamma.clone(),
+                beta,
+                mean.clone(),
+                variance.clone(),
+                epsilon,
+            );
+            Self::lab_max_pool2d_backward(normalized, output_grad, pool)
+        };
         let grads = Self::batch_norm_train_backward(x, gamma, mean, variance, epsilon, output_grad);
         BatchNormGrads {
             x: grads.x_grad,
             gamma: grads.gamma_grad,
             beta: grads.beta_grad,
         }
-    }
-
-    /// `lab_max_pool2d(lab_batch_norm(..), kernel)` in one pass (inference).
-    #[allow(clippy::too_many_arguments)]
-    fn lab_batch_norm_max_pool(
-        x: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        beta: FloatTensor<Self>,
-        mean: FloatTensor<Self>,
-        variance: FloatTensor<Self>,
-        epsilon: f64,
-        kernel: [usize; 2],
-    ) -> FloatTensor<Self> {
-        let normalized = Self::lab_batch_norm(x, gamma, beta, mean, variance, epsilon);
-        Self::lab_max_pool2d(normalized, kernel)
-    }
-
-    /// `lab_max_pool2d(lab_batch_norm_train(..), kernel)` in one pass: differentiable in `x`,
-    /// `gamma` and `beta`, as [`Self::lab_batch_norm_train`].
-    #[allow(clippy::too_many_arguments)]
-    fn lab_batch_norm_max_pool_train(
-        x: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        beta: FloatTensor<Self>,
-        mean: FloatTensor<Self>,
-        variance: FloatTensor<Self>,
-        epsilon: f64,
-        kernel: [usize; 2],
-    ) -> FloatTensor<Self>;
-
-    /// Gradients of [`Self::lab_batch_norm_max_pool_train`] from the pooled output's gradient.
-    #[allow(clippy::too_many_arguments)]
-    fn lab_batch_norm_max_pool_train_backward(
-        x: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        beta: FloatTensor<Self>,
-        mean: FloatTensor<Self>,
-        variance: FloatTensor<Self>,
-        pooled_grad: FloatTensor<Self>,
-        epsilon: f64,
-        kernel: [usize; 2],
-    ) -> BatchNormGrads<Self> {
-        let normalized = Self::lab_batch_norm(
-            x.clone(),
-            gamma.clone(),
-            beta,
-            mean.clone(),
-            variance.clone(),
-            epsilon,
-        );
-        let grad = Self::lab_max_pool2d_backward(normalized, pooled_grad, kernel);
-        Self::lab_batch_norm_train_backward(x, gamma, mean, variance, grad, epsilon)
     }
 
     /// Max pooling of `x` `[batch, channels, h, w]` with window and stride `kernel`, no padding.
@@ -298,83 +275,21 @@ impl LabKernels for Flex {
         mean: FlexTensor,
         variance: FlexTensor,
         epsilon: f64,
+        pool: [usize; 2],
     ) -> FlexTensor {
         let g = norm_geometry(&x).expect("kernel::batch_norm checks for 4D f32");
-        let shape = x.layout().shape().to_vec();
-        let (gamma, beta, mean, variance) = (
-            values(&gamma),
-            values(&beta),
-            values(&mean),
-            values(&variance),
-        );
-        let out =
-            batch_norm::normalize(&values(&x), [&gamma, &beta, &mean, &variance], epsilon, &g);
-        flex_tensor(out, shape)
-    }
-
-    fn lab_batch_norm_max_pool(
-        x: FlexTensor,
-        gamma: FlexTensor,
-        beta: FlexTensor,
-        mean: FlexTensor,
-        variance: FlexTensor,
-        epsilon: f64,
-        kernel: [usize; 2],
-    ) -> FlexTensor {
-        let g = norm_geometry(&x).expect("kernel::batch_norm_max_pool2d checks for 4D f32");
-        let pool = pool_geometry(&x, kernel).expect("checked with the geometry");
-        let [oh, ow] = pool.out_size();
-        let shape = x.layout().shape().to_vec();
         let params = [&gamma, &beta, &mean, &variance].map(|t| values(t));
-        let out = norm_pool::forward(
-            &values(&x),
-            [&params[0], &params[1], &params[2], &params[3]],
-            epsilon,
-            &g,
-            &pool,
-        );
-        flex_tensor(out, [shape[0], shape[1], oh, ow])
-    }
-
-    fn lab_batch_norm_max_pool_train(
-        x: FlexTensor,
-        gamma: FlexTensor,
-        beta: FlexTensor,
-        mean: FlexTensor,
-        variance: FlexTensor,
-        epsilon: f64,
-        kernel: [usize; 2],
-    ) -> FlexTensor {
-        Self::lab_batch_norm_max_pool(x, gamma, beta, mean, variance, epsilon, kernel)
-    }
-
-    fn lab_batch_norm_max_pool_train_backward(
-        x: FlexTensor,
-        gamma: FlexTensor,
-        beta: FlexTensor,
-        mean: FlexTensor,
-        variance: FlexTensor,
-        pooled_grad: FlexTensor,
-        epsilon: f64,
-        kernel: [usize; 2],
-    ) -> BatchNormGrads<Self> {
-        let g = norm_geometry(&x).expect("the forward pass checked the input");
-        let pool = pool_geometry(&x, kernel).expect("the forward pass checked the input");
+        let params = [&params[0][..], &params[1], &params[2], &params[3]];
         let shape = x.layout().shape().to_vec();
-        let params = [&gamma, &beta, &mean, &variance].map(|t| values(t));
-        let (dx, dgamma, dbeta) = norm_pool::train_backward(
-            &values(&x),
-            [&params[0], &params[1], &params[2], &params[3]],
-            &values(&pooled_grad),
-            epsilon,
-            &g,
-            &pool,
-        );
-        BatchNormGrads {
-            x: flex_tensor(dx, shape),
-            gamma: flex_tensor(dgamma, [g.channels]),
-            beta: flex_tensor(dbeta, [g.channels]),
+        if pool == NO_POOLING {
+            let out = batch_norm::normalize(&values(&x), params, epsilon, &g);
+            return flex_tensor(out, shape);
         }
+        let pool =
+            pool_geometry(&x, pool).expect("kernel::batch_norm_max_pool2d checks the window");
+        let [oh, ow] = pool.out_size();
+        let out = norm_pool::forward(&values(&x), params, epsilon, &g, &pool);
+        flex_tensor(out, [shape[0], shape[1], oh, ow])
     }
 
     fn lab_batch_norm_train(
@@ -384,28 +299,35 @@ impl LabKernels for Flex {
         mean: FlexTensor,
         variance: FlexTensor,
         epsilon: f64,
+        pool: [usize; 2],
     ) -> FlexTensor {
-        Self::lab_batch_norm(x, gamma, beta, mean, variance, epsilon)
+        Self::lab_batch_norm(x, gamma, beta, mean, variance, epsilon, pool)
     }
 
     fn lab_batch_norm_train_backward(
         x: FlexTensor,
         gamma: FlexTensor,
+        beta: FlexTensor,
         mean: FlexTensor,
         variance: FlexTensor,
         output_grad: FlexTensor,
         epsilon: f64,
+        pool: [usize; 2],
     ) -> BatchNormGrads<Self> {
-        let g = norm_geometry(&x).expect("kernel::batch_norm checks for 4D f32");
+        let g = norm_geometry(&x).expect("the forward pass checked the input");
+        let pool = (pool != NO_POOLING)
+            .then(|| pool_geometry(&x, pool).expect("the forward pass checked the window"));
         let shape = x.layout().shape().to_vec();
-        let (gamma, mean, variance) = (values(&gamma), values(&mean), values(&variance));
-        let (dx, dgamma, dbeta) = batch_norm::train_backward(
-            &values(&x),
-            [&gamma, &mean, &variance],
-            &values(&output_grad),
-            epsilon,
-            &g,
-        );
+        let (x, output_grad) = (values(&x), values(&output_grad));
+        let (dx, dgamma, dbeta) = if let Some(pool) = pool {
+            let params = [&gamma, &beta, &mean, &variance].map(|t| values(t));
+            let params = [&params[0][..], &params[1], &params[2], &params[3]];
+            norm_pool::train_backward(&x, params, &output_grad, epsilon, &g, &pool)
+        } else {
+            let params = [&gamma, &mean, &variance].map(|t| values(t));
+            let params = [&params[0][..], &params[1], &params[2]];
+            batch_norm::train_backward(&x, params, &output_grad, epsilon, &g)
+        };
         BatchNormGrads {
             x: flex_tensor(dx, shape),
             gamma: flex_tensor(dgamma, [g.channels]),
@@ -552,6 +474,7 @@ impl<B: Backend + LabKernels, C: CheckpointStrategy> LabKernels for Autodiff<B, 
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         epsilon: f64,
+        pool: [usize; 2],
     ) -> FloatTensor<Self> {
         let (mean, variance) = (mean.into_primitive(), variance.into_primitive());
         match LabBatchNormBackward
@@ -562,6 +485,7 @@ impl<B: Backend + LabKernels, C: CheckpointStrategy> LabKernels for Autodiff<B, 
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
                 let gamma_state = prep.checkpoint(&gamma);
+                let beta_state = prep.checkpoint(&beta);
                 let output = B::lab_batch_norm_train(
                     x.into_primitive(),
                     gamma.into_primitive(),
@@ -569,8 +493,10 @@ impl<B: Backend + LabKernels, C: CheckpointStrategy> LabKernels for Autodiff<B, 
                     mean.clone(),
                     variance.clone(),
                     epsilon,
+                    pool,
                 );
-                prep.finish((x_state, gamma_state, mean, variance, epsilon), output)
+                let params = (x_state, gamma_state, beta_state);
+                prep.finish((params, mean, variance, epsilon, pool), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::lab_batch_norm_train(
                 x.into_primitive(),
@@ -579,57 +505,7 @@ impl<B: Backend + LabKernels, C: CheckpointStrategy> LabKernels for Autodiff<B, 
                 mean,
                 variance,
                 epsilon,
-            )),
-        }
-    }
-
-    fn lab_batch_norm_max_pool_train(
-        x: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        beta: FloatTensor<Self>,
-        mean: FloatTensor<Self>,
-        variance: FloatTensor<Self>,
-        epsilon: f64,
-        kernel: [usize; 2],
-    ) -> FloatTensor<Self> {
-        let (mean, variance) = (mean.into_primitive(), variance.into_primitive());
-        match LabBatchNormPoolBackward
-            .prepare::<C>([x.node(), gamma.node(), beta.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let gamma_state = prep.checkpoint(&gamma);
-                let beta_state = prep.checkpoint(&beta);
-                let output = B::lab_batch_norm_max_pool_train(
-                    x.into_primitive(),
-                    gamma.into_primitive(),
-                    beta.into_primitive(),
-                    mean.clone(),
-                    variance.clone(),
-                    epsilon,
-                    kernel,
-                );
-                let state = (
-                    x_state,
-                    gamma_state,
-                    beta_state,
-                    mean,
-                    variance,
-                    epsilon,
-                    kernel,
-                );
-                prep.finish(state, output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::lab_batch_norm_max_pool_train(
-                x.into_primitive(),
-                gamma.into_primitive(),
-                beta.into_primitive(),
-                mean,
-                variance,
-                epsilon,
-                kernel,
+                pool,
             )),
         }
     }
@@ -709,17 +585,16 @@ impl<B: Backend + LabKernels> Backward<B, 1> for LabMaxPool2dBackward {
     }
 }
 
-/// The fused batch norm and pooling's backward step.
+/// The training batch norm's backward step (and the pooling's after it, when fused): our
+/// gradient kernels on the saved input.
 #[derive(Debug)]
-struct LabBatchNormPoolBackward;
+struct LabBatchNormBackward;
 
-impl<B: Backend + LabKernels> Backward<B, 3> for LabBatchNormPoolBackward {
+impl<B: Backend + LabKernels> Backward<B, 3> for LabBatchNormBackward {
     /// Input, gamma and beta (checkpointed), mean and variance (constants of the graph),
     /// epsilon, the pooling window.
     type State = (
-        NodeId,
-        NodeId,
-        NodeId,
+        (NodeId, NodeId, NodeId),
         B::FloatTensorPrimitive,
         B::FloatTensorPrimitive,
         f64,
@@ -734,47 +609,12 @@ impl<B: Backend + LabKernels> Backward<B, 3> for LabBatchNormPoolBackward {
     ) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x_state, gamma_state, beta_state, mean, variance, epsilon, kernel) = ops.state;
+        let ((x_state, gamma_state, beta_state), mean, variance, epsilon, pool) = ops.state;
         let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
         let gamma = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma_state);
         let beta = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(beta_state);
-        let g = B::lab_batch_norm_max_pool_train_backward(
-            x, gamma, beta, mean, variance, grad, epsilon, kernel,
-        );
-        for (node, grad) in [(node_x, g.x), (node_gamma, g.gamma), (node_beta, g.beta)] {
-            if let Some(node) = node {
-                grads.register::<B>(node.id, grad);
-            }
-        }
-    }
-}
-
-/// The training batch norm's backward step: our gradient kernel on the saved input.
-#[derive(Debug)]
-struct LabBatchNormBackward;
-
-impl<B: Backend + LabKernels> Backward<B, 3> for LabBatchNormBackward {
-    /// Input and gamma (checkpointed), mean and variance (constants of the graph), epsilon.
-    type State = (
-        NodeId,
-        NodeId,
-        B::FloatTensorPrimitive,
-        B::FloatTensorPrimitive,
-        f64,
-    );
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 3>,
-        grads: &mut Gradients,
-        checkpointer: &mut Checkpointer,
-    ) {
-        let [node_x, node_gamma, node_beta] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (x_state, gamma_state, mean, variance, epsilon) = ops.state;
-        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
-        let gamma = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma_state);
-        let g = B::lab_batch_norm_train_backward(x, gamma, mean, variance, grad, epsilon);
+        let g =
+            B::lab_batch_norm_train_backward(x, gamma, beta, mean, variance, grad, epsilon, pool);
         for (node, grad) in [(node_x, g.x), (node_gamma, g.gamma), (node_beta, g.beta)] {
             if let Some(node) = node {
                 grads.register::<B>(node.id, grad);

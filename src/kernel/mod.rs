@@ -216,7 +216,7 @@ pub fn batch_norm_max_pool2d(bn: &BatchNorm, pool: &MaxPool2d, input: Tensor<4>)
     #[cfg(feature = "flex")]
     if let Some(window) = our_pool_window(pool)
         && ours_apply(Op::MaxPool2d, &input)
-        && let Some(pooled) = batch_norm_with(bn, input.clone(), Some(window))
+        && let Some(pooled) = batch_norm_with(bn, input.clone(), window)
     {
         return pooled;
     }
@@ -248,20 +248,16 @@ fn gemm_padding(layer: &Conv2d) -> Option<[usize; 2]> {
 /// burn's.
 pub fn batch_norm(bn: &BatchNorm, input: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if let Some(output) = batch_norm_with(bn, input.clone(), None) {
+    if let Some(output) = batch_norm_with(bn, input.clone(), extension::NO_POOLING) {
         return output;
     }
     bn.forward(input)
 }
 
-/// [`batch_norm`] by our kernels, followed by max pooling with `pool_window` when given (the
-/// fused kernel), or `None` where they do not apply.
+/// [`batch_norm`] by our kernels, followed by max pooling over `pool` windows (fused; 1x1
+/// windows, `NO_POOLING`, are the identity: none), or `None` where they do not apply.
 #[cfg(feature = "flex")]
-fn batch_norm_with(
-    bn: &BatchNorm,
-    input: Tensor<4>,
-    pool_window: Option<[usize; 2]>,
-) -> Option<Tensor<4>> {
+fn batch_norm_with(bn: &BatchNorm, input: Tensor<4>, pool: [usize; 2]) -> Option<Tensor<4>> {
     use burn::backend::Dispatch;
     use extension::LabKernels;
     if input.dims()[1] != bn.gamma.shape().num_elements() || !ours_apply(Op::BatchNorm, &input) {
@@ -276,12 +272,9 @@ fn batch_norm_with(
     if !device.is_autodiff() {
         let mean = bn.running_mean.value().to_device(&device).into_dispatch();
         let var = bn.running_var.value().to_device(&device).into_dispatch();
-        return Some(Tensor::from_dispatch(match pool_window {
-            None => <Dispatch as LabKernels>::lab_batch_norm(x, gamma, beta, mean, var, bn.epsilon),
-            Some(window) => <Dispatch as LabKernels>::lab_batch_norm_max_pool(
-                x, gamma, beta, mean, var, bn.epsilon, window,
-            ),
-        }));
+        return Some(Tensor::from_dispatch(
+            <Dispatch as LabKernels>::lab_batch_norm(x, gamma, beta, mean, var, bn.epsilon, pool),
+        ));
     }
     if !bn.training.is_enabled() {
         return None;
@@ -290,14 +283,9 @@ fn batch_norm_with(
     let mean = Tensor::<1>::from_dispatch(stats.mean);
     let var = Tensor::<1>::from_dispatch(stats.variance);
     let (mean_x, var_x) = (mean.clone().into_dispatch(), var.clone().into_dispatch());
-    let output = Tensor::from_dispatch(match pool_window {
-        None => <Dispatch as LabKernels>::lab_batch_norm_train(
-            x, gamma, beta, mean_x, var_x, bn.epsilon,
-        ),
-        Some(window) => <Dispatch as LabKernels>::lab_batch_norm_max_pool_train(
-            x, gamma, beta, mean_x, var_x, bn.epsilon, window,
-        ),
-    });
+    let output = Tensor::from_dispatch(<Dispatch as LabKernels>::lab_batch_norm_train(
+        x, gamma, beta, mean_x, var_x, bn.epsilon, pool,
+    ));
     // burn's `BatchNorm::forward_train`, step for step.
     let momentum = bn.momentum;
     let running_mean = bn.running_mean.value_sync().to_device(&device);
