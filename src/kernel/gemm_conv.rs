@@ -90,18 +90,32 @@ thread_local! {
     static PATCHES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with this thread's patch buffer holding `image`'s patches `[patch_len, oh * ow]`.
-fn with_patches<R>(image: &[f32], g: &ConvGeometry, f: impl FnOnce(&[f32]) -> R) -> R {
-    let [oh, ow] = g.out_size();
+/// Runs `f` on the first `len` floats of this thread's patch buffer (grown as needed).
+fn with_patch_buffer<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     PATCHES.with_borrow_mut(|buffer| {
-        let len = g.patch_len() * oh * ow;
         if buffer.len() < len {
             buffer.resize(len, 0.0);
         }
-        let patches = &mut buffer[..len];
+        f(&mut buffer[..len])
+    })
+}
+
+/// Runs `f` with this thread's patch buffer holding `image`'s patches `[patch_len, oh * ow]`.
+fn with_patches<R>(image: &[f32], g: &ConvGeometry, f: impl FnOnce(&[f32]) -> R) -> R {
+    let [oh, ow] = g.out_size();
+    with_patch_buffer(g.patch_len() * oh * ow, |patches| {
         im2col(image, g, patches);
         f(patches)
     })
+}
+
+/// The output columns `first..end` of patch row `(_, _, kx)` whose input column
+/// `ox + kx - pw` lies inside the image (the others are padding).
+fn columns_inside(g: &ConvGeometry, kx: usize) -> (usize, usize) {
+    let [_, ow] = g.out_size();
+    let pw = g.padding[1];
+    let first = pw.saturating_sub(kx).min(ow);
+    (first, (g.width + pw).saturating_sub(kx).clamp(first, ow))
 }
 
 /// Copies one image's `[channels_in, height, width]` patches into `patches`, laid out
@@ -123,9 +137,7 @@ pub fn im2col(image: &[f32], g: &ConvGeometry, patches: &mut [f32]) {
         for ky in 0..kh {
             for kx in 0..kw {
                 let row = rows.next().expect("one row per (channel, ky, kx)");
-                // Output columns whose input column `ox + kx - pw` lies inside the image.
-                let first = pw.saturating_sub(kx).min(ow);
-                let end = (w + pw).saturating_sub(kx).clamp(first, ow);
+                let (first, end) = columns_inside(g, kx);
                 for (oy, dst) in row.chunks_exact_mut(ow).enumerate() {
                     let iy = oy + ky;
                     if iy < ph || iy - ph >= h {
@@ -374,12 +386,7 @@ pub fn input_grad(output_grad: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<
         .par_chunks_mut(g.input_len())
         .zip(output_grad.par_chunks(g.output_len()))
         .for_each(|(dx, dy)| {
-            PATCHES.with_borrow_mut(|buffer| {
-                let cols_len = patch_len * spatial;
-                if buffer.len() < cols_len {
-                    buffer.resize(cols_len, 0.0);
-                }
-                let cols = &mut buffer[..cols_len];
+            with_patch_buffer(patch_len * spatial, |cols| {
                 matmul(
                     cols,
                     &weight_t,
@@ -416,8 +423,7 @@ pub fn col2im(patches: &[f32], g: &ConvGeometry, image: &mut [f32]) {
         for ky in 0..kh {
             for kx in 0..kw {
                 let row = rows.next().expect("one row per (channel, ky, kx)");
-                let first = pw.saturating_sub(kx).min(ow);
-                let end = (w + pw).saturating_sub(kx).clamp(first, ow);
+                let (first, end) = columns_inside(g, kx);
                 if end == first {
                     continue;
                 }

@@ -117,13 +117,10 @@ fn unpool_row_2x2(
     grad: &[f32],
     [dx_top, dx_bottom]: [&mut [MaybeUninit<f32>]; 2],
 ) {
-    let n = grad.len();
-    let (top, bottom) = (&top[..2 * n], &bottom[..2 * n]);
-    let (dx_top, dx_bottom) = (&mut dx_top[..2 * n], &mut dx_bottom[..2 * n]);
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F; the slices have the lengths `avx512` expects.
-        return unsafe { avx512::unpool_row(top, bottom, grad, dx_top, dx_bottom) };
+        // SAFETY: the CPU has AVX-512F (the function checks the slices' lengths itself).
+        return unsafe { avx512::unpool_row([top, bottom], grad, [dx_top, dx_bottom]) };
     }
     unpool_row_2x2_scalar([top, bottom], grad, [dx_top, dx_bottom]);
 }
@@ -327,17 +324,25 @@ mod avx512 {
         _mm512_mask_mov_ps(m, nan, _mm512_set1_ps(f32::NAN))
     }
 
+    /// [`super::unpool_row_2x2`] (the gradient of the first `2 * grad.len()` values of each row).
+    ///
     /// # Safety
-    /// AVX-512F; `top`, `bottom`, `dx_top` and `dx_bottom` hold `2 * grad.len()` floats.
+    /// The CPU has AVX-512F.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn unpool_row(
-        top: &[f32],
-        bottom: &[f32],
+        [top, bottom]: [&[f32]; 2],
         grad: &[f32],
-        dx_top: &mut [MaybeUninit<f32>],
-        dx_bottom: &mut [MaybeUninit<f32>],
+        [dx_top, dx_bottom]: [&mut [MaybeUninit<f32>]; 2],
     ) {
         let n = grad.len();
+        assert!(
+            top.len()
+                .min(bottom.len())
+                .min(dx_top.len())
+                .min(dx_bottom.len())
+                >= 2 * n,
+            "rows shorter than their windows"
+        );
         let (low, high) = (index(LOW), index(HIGH));
         for at in (0..n).step_by(16) {
             // SAFETY: as `corners` requires; loads and stores stay within the windows `at..n`.
