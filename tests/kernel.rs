@@ -31,6 +31,35 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
 }
 
+/// Asserts that each of our results is within `tolerance` times the largest value of burn's
+/// (at least 1) of burn's result, naming the result and `context` otherwise.
+fn assert_each_close<const N: usize>(
+    names: [&str; N],
+    ours: &[Vec<f32>],
+    burns: &[Vec<f32>],
+    tolerance: f32,
+    context: &str,
+) {
+    for (what, (a, b)) in names.iter().zip(ours.iter().zip(burns)) {
+        let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let diff = max_abs_diff(a, b);
+        assert!(
+            diff <= tolerance * scale,
+            "{what} of {context}: max diff {diff} (scale {scale})"
+        );
+    }
+}
+
+/// What [`norm_forward_backward`] returns, in order.
+const NORM_RESULTS: [&str; 6] = [
+    "output",
+    "input grad",
+    "gamma grad",
+    "beta grad",
+    "running mean",
+    "running var",
+];
+
 /// A layer with deterministic weights and bias.
 fn layer(
     channels: [usize; 2],
@@ -92,19 +121,15 @@ fn gemm_conv_matches_burn_forward_and_gradients() {
         let x = tensor([3, channels[0], side, side], 4, &device);
         let ours = forward_backward(&layer, x.clone(), true);
         let burns = forward_backward(&layer, x, false);
-        for (what, (a, b)) in ["output", "input grad", "weight grad", "bias grad"]
-            .iter()
-            .zip(ours.iter().zip(&burns))
-        {
-            // Sums of up to 3 * 784 products, in another order than burn's: measured up to
-            // 2e-6 of the largest value (weight gradients); 1e-5 of it is allowed.
-            let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-            let diff = max_abs_diff(a, b);
-            assert!(
-                diff <= 1e-5 * scale,
-                "{what} of {channels:?} {size:?} {padding:?}: max diff {diff} (scale {scale})"
-            );
-        }
+        // Sums of up to 3 * 784 products, in another order than burn's: measured up to 2e-6 of
+        // the largest value (weight gradients); 1e-5 of it is allowed.
+        assert_each_close(
+            ["output", "input grad", "weight grad", "bias grad"],
+            &ours,
+            &burns,
+            1e-5,
+            &format!("{channels:?} {size:?} {padding:?}"),
+        );
     }
 }
 
@@ -210,25 +235,8 @@ fn batch_norm_matches_burn() {
         let x = tensor(shape, 13, &device).mul_scalar(3.0).add_scalar(0.5);
         let ours = forward_backward_norm(shape[1], &x, &device, true);
         let burns = forward_backward_norm(shape[1], &x, &device, false);
-        for (what, (a, b)) in [
-            "output",
-            "input grad",
-            "gamma grad",
-            "beta grad",
-            "running mean",
-            "running var",
-        ]
-        .iter()
-        .zip(ours.iter().zip(&burns))
-        {
-            // Sums over up to 50 * 784 values, ours in f64, burn's in f32.
-            let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-            let diff = max_abs_diff(a, b);
-            assert!(
-                diff <= 1e-4 * scale,
-                "{what} of {shape:?}: max diff {diff} (scale {scale})"
-            );
-        }
+        // Sums over up to 50 * 784 values, ours in f64, burn's in f32.
+        assert_each_close(NORM_RESULTS, &ours, &burns, 1e-4, &format!("{shape:?}"));
     }
     // Inference (no autodiff): the running statistics after one training call.
     let flex = Device::flex();
@@ -289,17 +297,7 @@ fn fused_batch_norm_and_pooling_match_the_two_kernels_exactly() {
         let bits = |v: &Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let (fused, fused_inference) = run(true);
         let (unfused, unfused_inference) = run(false);
-        for (what, (a, b)) in [
-            "output",
-            "input grad",
-            "gamma grad",
-            "beta grad",
-            "running mean",
-            "running var",
-        ]
-        .iter()
-        .zip(fused.iter().zip(&unfused))
-        {
+        for (what, (a, b)) in NORM_RESULTS.iter().zip(fused.iter().zip(&unfused)) {
             assert_eq!(bits(a), bits(b), "{what} of {shape:?}");
         }
         assert_eq!(
