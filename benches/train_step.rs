@@ -46,7 +46,7 @@ fn sgd_step(c: &mut Criterion) {
                         let (next, loss) = train::train_step(
                             model.take().expect("model"),
                             &mut optim,
-                            &batch,
+                            batch.clone(),
                             0.01,
                         );
                         model = Some(next);

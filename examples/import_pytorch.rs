@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use mnist_lab::cli::CommonArgs;
 use mnist_lab::data::{DEFAULT_TEST_BATCH, MnistDataset, mnist_loader};
+use mnist_lab::model::ModelConfig;
 use mnist_lab::{ModelKind, interop};
 
 /// Evaluate a PyTorch state_dict (.pt/.pth) or safetensors file on the MNIST test set.
@@ -44,10 +45,13 @@ fn main() {
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let device = args.common.backend.device()?;
     device.seed(args.common.seed);
-    let fresh = args
-        .model
-        .init_with_dropout_at_test(!args.no_dropout_at_test, &device);
-    let model = interop::load_into(fresh, &args.weights)?;
+    let config = match args.model.config() {
+        ModelConfig::ComplexMlp(mlp) => {
+            ModelConfig::ComplexMlp(mlp.with_dropout_at_test(!args.no_dropout_at_test))
+        }
+        other => other,
+    };
+    let model = interop::load_into(config.init(&device), &args.weights)?;
     println!(
         "loaded {} ({} tensors) into {} on {}",
         args.weights.display(),

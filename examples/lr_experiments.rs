@@ -33,7 +33,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let plot = plots.join(format!("{}.png", sweep.name));
         println!("{} (plot {}):", sweep.presets[0].model, plot.display());
         for r in &records {
-            let lr = LearningRate(r.config.stages[0].learning_rate);
+            let lr = LearningRate(r.config.training.stages[0].learning_rate);
             match r.final_accuracy() {
                 Some(acc) => println!("  lr {lr}: {acc:.2}%"),
                 None => println!("  lr {lr}: diverged"),

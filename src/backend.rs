@@ -27,7 +27,7 @@ pub enum BackendKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {
     /// The name is not a backend at all.
-    #[error("unknown backend `{name}`: expected one of {}", BackendKind::ALL_NAMES.join(", "))]
+    #[error("unknown backend `{name}`: expected one of {}", BackendKind::names().join(", "))]
     Unknown {
         /// What was asked for.
         name: String,
@@ -61,8 +61,10 @@ fn compiled_names() -> String {
 impl BackendKind {
     /// Every backend, compiled in or not.
     pub const ALL: [BackendKind; 4] = [Self::Flex, Self::NdArray, Self::Wgpu, Self::Vulkan];
-    /// The names [`FromStr`] accepts.
-    pub const ALL_NAMES: [&'static str; 4] = ["flex", "ndarray", "wgpu", "vulkan"];
+    /// The names [`FromStr`] accepts, from [`name`](Self::name).
+    pub fn names() -> [&'static str; 4] {
+        Self::ALL.map(Self::name)
+    }
 
     /// The name used on the command line and in `summary.json`.
     pub fn name(self) -> &'static str {
@@ -109,6 +111,20 @@ impl BackendKind {
             });
         }
         Ok(self.device_unchecked())
+    }
+
+    /// The backend `device` (with or without autodiff) belongs to, if it is one of ours.
+    pub fn of(device: &Device) -> Option<BackendKind> {
+        let inner = device.clone().inner();
+        Self::compiled()
+            .into_iter()
+            .find(|k| k.device_unchecked() == inner)
+    }
+
+    /// The name of `device`'s backend (`flex`, `wgpu`, ...), or burn's description of the device
+    /// when it is none of ours.
+    pub fn name_of(device: &Device) -> String {
+        Self::of(device).map_or_else(|| format!("{device:?}"), |k| k.to_string())
     }
 
     #[allow(unreachable_code, unused_variables)]

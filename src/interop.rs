@@ -12,6 +12,9 @@
 //! `model.load_state_dict(safetensors.torch.load_file(path))` works on the report's classes
 //! (`reference/pytorch/mnist_reference.py evaluate` does exactly that).
 //!
+//! The same works for any burn `Module` ([`load_module`], [`save_module`]), with [`KeyNames`]
+//! for the layers that PyTorch names otherwise.
+//!
 //! ```no_run
 //! use mnist_lab::{BackendKind, ModelKind, interop};
 //!
@@ -24,6 +27,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use burn::module::Module;
 use burn::store::{
     ApplyError, ApplyResult, BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, ModuleStore,
     PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
@@ -125,8 +129,8 @@ pub enum InteropError {
 pub struct Mismatch {
     /// The file.
     pub path: PathBuf,
-    /// The model it was tried on.
-    pub model: ModelKind,
+    /// The network it was tried on (`complex_cnn`, or the name given to [`load_module`]).
+    pub model: String,
     /// Keys the model needs and the file lacks, with their shapes.
     pub missing: Vec<(String, Vec<usize>)>,
     /// Keys the file has and the model does not (`num_batches_tracked` is never listed).
@@ -191,43 +195,96 @@ impl fmt::Display for Mismatch {
     }
 }
 
-/// The one layer whose name differs between the report's PyTorch code and ours, as
-/// `(our prefix, PyTorch's prefix)`: the report calls the simple FC net's layer `fcl`, we call
-/// it `fc`. Every other name is the same. Both [`pytorch_key`] and the stores' key remapping
-/// come from this.
-fn renamed_layer(kind: ModelKind) -> Option<(&'static str, &'static str)> {
-    (kind == ModelKind::SimpleFc).then_some(("fc.", "fcl."))
+/// How a network's tensor paths are named in PyTorch where they differ from ours: prefix
+/// renames, as `(our prefix, PyTorch's prefix)`. Burn and PyTorch agree on everything else
+/// (burn-store's adapters handle Linear's transposed weight and BatchNorm's gamma/beta).
+///
+/// ```
+/// use mnist_lab::interop::KeyNames;
+/// let names = KeyNames::new().rename_prefix("fc.", "fcl.");
+/// assert_eq!(names.to_pytorch("fc.weight"), "fcl.weight");
+/// assert_eq!(names.to_pytorch("conv1.weight"), "conv1.weight");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyNames {
+    renames: Vec<(String, String)>,
+}
+
+impl KeyNames {
+    /// No renames: PyTorch's names are ours.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Our paths starting with `ours` start with `theirs` in PyTorch.
+    pub fn rename_prefix(mut self, ours: impl Into<String>, theirs: impl Into<String>) -> Self {
+        self.renames.push((ours.into(), theirs.into()));
+        self
+    }
+
+    /// The PyTorch name of one of our tensor paths.
+    pub fn to_pytorch(&self, path: &str) -> String {
+        self.renames
+            .iter()
+            .find_map(|(ours, theirs)| {
+                Some(format!("{theirs}{}", path.strip_prefix(ours.as_str())?))
+            })
+            .unwrap_or_else(|| path.to_string())
+    }
+
+    /// burn-store's key remapping towards PyTorch's names or from them.
+    fn remapper(&self, to_pytorch: bool) -> KeyRemapper {
+        self.renames
+            .iter()
+            .fold(KeyRemapper::new(), |remapper, (ours, theirs)| {
+                let (from, to) = if to_pytorch {
+                    (ours, theirs)
+                } else {
+                    (theirs, ours)
+                };
+                remapper
+                    .add_pattern(format!("^{}", regex_escape(from)), to.as_str())
+                    .expect("an escaped literal prefix is a valid regex")
+            })
+    }
+
+    /// The names of one of our five networks: the report calls the simple FC net's layer
+    /// `fcl`, we call it `fc`; every other name is the same.
+    pub fn of(kind: ModelKind) -> Self {
+        match kind {
+            ModelKind::SimpleFc => Self::new().rename_prefix("fc.", "fcl."),
+            _ => Self::new(),
+        }
+    }
+}
+
+/// `text` with the regex metacharacters escaped.
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escape = r"\.+*?()|[]{}^$#&-~".contains(c);
+            escape.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
 }
 
 /// The PyTorch name of one of our tensor paths.
 pub fn pytorch_key(kind: ModelKind, path: &str) -> String {
-    renamed_layer(kind)
-        .and_then(|(ours, theirs)| Some(format!("{theirs}{}", path.strip_prefix(ours)?)))
-        .unwrap_or_else(|| path.to_string())
-}
-
-/// burn-store's key remapping for [`renamed_layer`], towards PyTorch's names or from them
-/// (empty for the models whose names all agree).
-fn remapper(kind: ModelKind, to_pytorch: bool) -> KeyRemapper {
-    let Some((ours, theirs)) = renamed_layer(kind) else {
-        return KeyRemapper::new();
-    };
-    let (from, to) = if to_pytorch {
-        (ours, theirs)
-    } else {
-        (theirs, ours)
-    };
-    KeyRemapper::new()
-        .add_pattern(format!("^{}", from.replace('.', r"\.")), to)
-        .expect("an escaped literal prefix is a valid regex")
+    KeyNames::of(kind).to_pytorch(path)
 }
 
 /// Every tensor `model` has, as PyTorch names it, with its shape in PyTorch's layout.
 pub fn pytorch_keys(model: &Model) -> Vec<(String, Vec<usize>)> {
+    pytorch_keys_of(model, &KeyNames::of(model.kind()))
+}
+
+/// Every tensor of any module, as PyTorch names it under `names`, with its shape in PyTorch's
+/// layout.
+pub fn pytorch_keys_of<M: Module>(model: &M, names: &KeyNames) -> Vec<(String, Vec<usize>)> {
     model
         .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
         .into_iter()
-        .map(|t| (pytorch_key(model.kind(), &t.name), t.shape.to_vec()))
+        .map(|t| (names.to_pytorch(&t.name), t.shape.to_vec()))
         .collect()
 }
 
@@ -239,8 +296,21 @@ pub fn load(kind: ModelKind, path: &Path, device: &Device) -> Result<Model, Inte
 /// `model` with every tensor replaced by the one in `path`. The model is consumed, so a
 /// failed load leaves nothing half-loaded behind. Use this to load into a model built with a
 /// non-default config (e.g. the complex MLP without dropout at test time).
-pub fn load_into(mut model: Model, path: &Path) -> Result<Model, InteropError> {
+pub fn load_into(model: Model, path: &Path) -> Result<Model, InteropError> {
     let kind = model.kind();
+    load_module(model, path, &KeyNames::of(kind), kind.name())
+}
+
+/// Any module with every tensor replaced by the one in `path` (`.pt`/`.pth` or
+/// `.safetensors`), PyTorch's names mapped to ours by `names`; `network` names it in errors.
+/// Nothing is loaded partially: a missing, extra or wrongly shaped key is an error listing them
+/// all.
+pub fn load_module<M: Module>(
+    mut model: M,
+    path: &Path,
+    names: &KeyNames,
+    network: &str,
+) -> Result<M, InteropError> {
     let format = WeightsFormat::of(path)?;
     if !path.is_file() {
         return Err(InteropError::Read {
@@ -254,21 +324,21 @@ pub fn load_into(mut model: Model, path: &Path) -> Result<Model, InteropError> {
         format: format.name(),
         message,
     };
-    let expected = pytorch_keys(&model);
+    let expected = pytorch_keys_of(&model, names);
     // Partial results are allowed here only so that every problem can be listed at once:
     // any problem below is an error, and the half-applied model is dropped with it.
     let result = match format {
         WeightsFormat::PyTorch => apply(
             &mut model,
             PytorchStore::from_file(path)
-                .remap(remapper(kind, false))
+                .remap(names.remapper(false))
                 .allow_partial(true)
                 .validate(false),
         ),
         WeightsFormat::Safetensors => apply(
             &mut model,
             SafetensorsStore::from_file(path)
-                .remap(remapper(kind, false))
+                .remap(names.remapper(false))
                 .with_from_adapter(PyTorchToBurnAdapter)
                 .skip_enum_variants(true)
                 .allow_partial(true)
@@ -276,20 +346,21 @@ pub fn load_into(mut model: Model, path: &Path) -> Result<Model, InteropError> {
         ),
     }
     .map_err(read_err)?;
-    match mismatch(kind, path, result, expected) {
+    match mismatch(names, network, path, result, expected) {
         None => Ok(model),
         Some(m) => Err(InteropError::Mismatch(Box::new(m))),
     }
 }
 
 /// Applies every tensor of `store` to `model`; the reader's error as text.
-fn apply(model: &mut Model, mut store: impl ModuleStore) -> Result<ApplyResult, String> {
+fn apply<M: Module>(model: &mut M, mut store: impl ModuleStore) -> Result<ApplyResult, String> {
     model.load_from(&mut store).map_err(|e| e.to_string())
 }
 
 /// The problems of one load, or `None` when every tensor was applied and nothing was left.
 fn mismatch(
-    kind: ModelKind,
+    names: &KeyNames,
+    network: &str,
     path: &Path,
     result: ApplyResult,
     expected: Vec<(String, Vec<usize>)>,
@@ -305,7 +376,7 @@ fn mismatch(
         .missing
         .iter()
         .map(|(p, _)| {
-            let key = pytorch_key(kind, &burn_norm_to_pytorch(p));
+            let key = names.to_pytorch(&burn_norm_to_pytorch(p));
             let shape = shape_of(&key);
             (key, shape)
         })
@@ -314,14 +385,14 @@ fn mismatch(
         .unused
         .iter()
         .filter(|p| !p.ends_with(".num_batches_tracked"))
-        .map(|p| pytorch_key(kind, p))
+        .map(|p| names.to_pytorch(p))
         .collect();
     let mut wrong_shapes = Vec::new();
     let mut other = Vec::new();
     for e in &result.errors {
         match e {
             ApplyError::ShapeMismatch { path: p, found, .. } => {
-                let key = pytorch_key(kind, &burn_norm_to_pytorch(p));
+                let key = names.to_pytorch(&burn_norm_to_pytorch(p));
                 wrong_shapes.push(WrongShape {
                     expected: shape_of(&key),
                     found: pytorch_layout(&key, found.to_vec()),
@@ -337,7 +408,7 @@ fn mismatch(
     let wrapped_in = common_wrapper(&unexpected, &expected);
     Some(Mismatch {
         path: path.to_path_buf(),
-        model: kind,
+        model: network.to_string(),
         missing,
         unexpected,
         wrong_shapes,
@@ -385,12 +456,29 @@ fn pytorch_layout(key: &str, mut shape: Vec<usize>) -> Vec<usize> {
 /// Writes `model` to `path` as safetensors with PyTorch's names and layout, replacing any file
 /// there only once the new one is complete.
 pub fn save_safetensors(model: &Model, path: &Path) -> Result<(), InteropError> {
+    save_module(
+        model,
+        path,
+        &KeyNames::of(model.kind()),
+        model.kind().name(),
+    )
+}
+
+/// Writes any module to `path` as safetensors with PyTorch's layout and the names `names`
+/// gives, `network` recorded in the file's metadata (`mnist_lab_model`); the file is replaced
+/// only once the new one is complete.
+pub fn save_module<M: Module>(
+    model: &M,
+    path: &Path,
+    names: &KeyNames,
+    network: &str,
+) -> Result<(), InteropError> {
     let mut store = SafetensorsStore::from_file(path)
-        .remap(remapper(model.kind(), true))
+        .remap(names.remapper(true))
         .with_to_adapter(BurnToPyTorchAdapter)
         .skip_enum_variants(true)
         .overwrite(true)
-        .metadata("mnist_lab_model", model.kind().name());
+        .metadata("mnist_lab_model", network);
     model
         .save_into(&mut store)
         .map_err(|e| InteropError::Write {

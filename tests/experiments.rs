@@ -8,8 +8,9 @@ use std::path::Path;
 use burn::tensor::{Tensor, TensorData};
 use mnist_lab::data::{Distortion, IMAGE_SIDE, MnistBatcher, MnistDataset, distort};
 use mnist_lab::experiment::{Preset, ReportContext, Reproduction, Suite, lr_sweeps};
+use mnist_lab::model::ModelConfig;
 use mnist_lab::report::{LinePlot, Series};
-use mnist_lab::train::{Trainer, checkpoint};
+use mnist_lab::train::checkpoint;
 use mnist_lab::{BackendKind, ModelKind};
 
 use common::serial;
@@ -166,16 +167,17 @@ fn a_suite_reuses_finished_runs_and_resumes_interrupted_ones() {
     let suite = suite(runs.path());
 
     // Interrupted after epoch 2 of 5, as if the machine had gone down.
-    Trainer::new(
-        suite.config(&preset),
-        BackendKind::Flex,
-        suite.run_dir(&preset),
-    )
-    .unwrap()
-    .quiet()
-    .stop_after(2)
-    .fit(train.clone(), test.clone())
-    .unwrap();
+    let config = suite.config(&preset);
+    config
+        .trainer(BackendKind::Flex.device().unwrap(), &suite.run_dir(&preset))
+        .unwrap()
+        .quiet()
+        .stop_after(2)
+        .fit(
+            &config.model,
+            common::mnist_data(train.clone(), test.clone()),
+        )
+        .unwrap();
     let resumed = suite.run(&preset, &train, &test).unwrap();
     assert!(!resumed.reused);
     assert_eq!(
@@ -272,7 +274,7 @@ fn the_sweeps_are_the_reports() {
         .iter()
         .map(|s| {
             (
-                s.presets[0].model,
+                s.presets[0].model.kind(),
                 s.presets
                     .iter()
                     .map(|p| p.stages[0].learning_rate)
@@ -288,7 +290,12 @@ fn the_sweeps_are_the_reports() {
             (ModelKind::SimpleCnn, vec![1e-1, 1e-2]),
         ]
     );
-    assert!(sweeps[1].presets.iter().all(|p| p.mlp_dropout_at_test));
+    assert!(
+        sweeps[1]
+            .presets
+            .iter()
+            .all(|p| matches!(&p.model, ModelConfig::ComplexMlp(c) if c.dropout_at_test))
+    );
     assert!(
         sweeps
             .iter()

@@ -12,11 +12,10 @@ use burn::tensor::Device;
 use common::{compiled_devices, max_abs_diff, slice_dir};
 use mnist_lab::data::{MnistDataset, mnist_loader};
 use mnist_lab::interop::{self, InteropError, WeightsFormat};
-use mnist_lab::train::{Trainer, TrainingConfig, parse_stages};
-use mnist_lab::{BackendKind, Model, ModelKind};
+use mnist_lab::{Model, ModelKind};
 
 // The fixtures were evaluated with the complex MLP's dropout off at test time, hence
-// `init_with_dropout_at_test(false, ..)` throughout.
+// `kind.init(..)` (dropout at test time is off by default) throughout.
 
 /// The four models committed in both formats (the complex CNN only as .pt, to keep fixtures small).
 const WITH_SAFETENSORS: [ModelKind; 4] = [
@@ -99,9 +98,8 @@ fn pytorch_state_dicts_give_pytorchs_outputs_on_every_backend() {
                 files.push(fixture(&format!("{}.safetensors", kind.name())));
             }
             for file in files {
-                let model =
-                    interop::load_into(kind.init_with_dropout_at_test(false, &device), &file)
-                        .unwrap_or_else(|e| panic!("{kind} on {backend}: {e}"));
+                let model = interop::load_into(kind.init(&device), &file)
+                    .unwrap_or_else(|e| panic!("{kind} on {backend}: {e}"));
                 let ours = our_log_probs(&model, &expected, &device);
                 let theirs = torch_log_probs(&expected, kind);
                 let diff = max_scaled_diff(&ours, &theirs);
@@ -121,16 +119,11 @@ fn pytorch_state_dicts_give_pytorchs_outputs_on_every_backend() {
 fn pt_and_safetensors_fixtures_load_to_identical_weights() {
     let device = Device::flex();
     for kind in WITH_SAFETENSORS {
-        let from_pt = interop::load_into(
-            kind.init_with_dropout_at_test(false, &device),
-            &fixture(&format!("{kind}.pt")),
-        )
-        .unwrap();
-        let from_st = interop::load_into(
-            kind.init_with_dropout_at_test(false, &device),
-            &fixture(&format!("{kind}.safetensors")),
-        )
-        .unwrap();
+        let from_pt =
+            interop::load_into(kind.init(&device), &fixture(&format!("{kind}.pt"))).unwrap();
+        let from_st =
+            interop::load_into(kind.init(&device), &fixture(&format!("{kind}.safetensors")))
+                .unwrap();
         assert_eq!(tensors(&from_pt), tensors(&from_st), "{kind}");
     }
 }
@@ -141,13 +134,11 @@ fn export_then_import_gives_bit_identical_weights_and_pytorch_names() {
     let dir = tempfile::tempdir().unwrap();
     for kind in ModelKind::ALL {
         let pt = fixture(&format!("{kind}.pt"));
-        let model =
-            interop::load_into(kind.init_with_dropout_at_test(false, &device), &pt).unwrap();
+        let model = interop::load_into(kind.init(&device), &pt).unwrap();
         let out = dir.path().join(format!("{kind}.safetensors"));
         interop::save_safetensors(&model, &out).unwrap();
 
-        let back =
-            interop::load_into(kind.init_with_dropout_at_test(false, &device), &out).unwrap();
+        let back = interop::load_into(kind.init(&device), &out).unwrap();
         assert_eq!(
             tensors(&model),
             tensors(&back),
@@ -190,7 +181,7 @@ fn another_models_state_dict_is_an_error_that_lists_keys_and_shapes() {
     // Same layer names, different sizes: simple CNN's fc1 is 320 -> 10, provided CNN's 320 -> 50.
     let file = fixture("simple_cnn.pt");
     let m = mismatch(ModelKind::ProvidedCnn, &file);
-    assert_eq!(m.model, ModelKind::ProvidedCnn);
+    assert_eq!(m.model, "provided_cnn");
     let mut missing = m.missing.clone();
     missing.sort();
     assert_eq!(
@@ -342,14 +333,8 @@ fn a_model_trained_here_exports_to_the_same_function() {
         MnistDataset::test(&slice).unwrap().limit(100),
     );
     // The complex CNN: batch-norm statistics that moved, Linear and conv weights.
-    let config = TrainingConfig::new(ModelKind::ComplexCnn, parse_stages("1@0.01").unwrap())
-        .with_limit_train(Some(200))
-        .with_log_interval(100);
-    let outcome = Trainer::new(config, BackendKind::Flex, dir.path().join("run"))
-        .unwrap()
-        .quiet()
-        .fit(train, test)
-        .unwrap();
+    let config = common::run_config(ModelKind::ComplexCnn, "1@0.01", 200);
+    let outcome = common::fit_on_flex(&config, &dir.path().join("run"), train, test);
     let out = dir.path().join("trained.safetensors");
     interop::save_safetensors(&outcome.model, &out).unwrap();
 

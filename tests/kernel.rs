@@ -13,7 +13,6 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, TensorData};
 use mnist_lab::data::MnistDataset;
 use mnist_lab::kernel::{self, KernelImpl, Op, set_kernel};
-use mnist_lab::train::{Trainer, TrainingConfig, parse_stages};
 use mnist_lab::{BackendKind, ModelKind};
 
 use common::{max_abs_diff, serial};
@@ -380,17 +379,17 @@ fn max_pool_matches_burn_exactly() {
 }
 
 /// The complex CNN, 4 SGD steps on 200 real images, with our kernels and with burn's, from the
-/// same seed: the same losses step by step to float rounding (measured: 1e-7 relative; later
-/// steps drift apart as any two float orders do, 1e-3 by step 8), and the same test accuracy.
+/// same seed: the same losses step by step to float rounding (the first step to 1e-5, later ones
+/// drift apart as any two float orders do, 1e-3 by step 8 on a Zen 5), and the same test
+/// accuracy.
 #[test]
 fn a_complex_cnn_trains_the_same_with_either_kernel() {
     let _serial = serial();
     let dir = common::slice_dir();
     let train = MnistDataset::train(&dir).unwrap();
     let test = MnistDataset::test(&dir).unwrap().limit(300);
-    let config = TrainingConfig::new(ModelKind::ComplexCnn, parse_stages("1@0.01").unwrap())
-        .with_limit_train(Some(200))
-        .with_log_interval(1);
+    let mut config = common::run_config(ModelKind::ComplexCnn, "1@0.01", 200);
+    config.training.log_interval = 1;
     let mut outcomes = vec![];
     for kernels in KernelImpl::ALL {
         let _restore = RestoreOurKernels;
@@ -398,17 +397,26 @@ fn a_complex_cnn_trains_the_same_with_either_kernel() {
         set_kernel(Op::MaxPool2d, kernels);
         set_kernel(Op::BatchNorm, kernels);
         let out = tempfile::tempdir().unwrap();
-        let trainer = Trainer::new(config.clone(), BackendKind::Flex, out.path())
-            .unwrap()
-            .quiet();
-        outcomes.push(trainer.fit(train.clone(), test.clone()).unwrap());
+        outcomes.push(common::fit_on_flex(
+            &config,
+            out.path(),
+            train.clone(),
+            test.clone(),
+        ));
     }
     let losses = |i: usize| -> Vec<f32> { outcomes[i].history.iter().map(|r| r.loss).collect() };
     let (ours, burn) = (losses(0), losses(1));
     assert_eq!(ours.len(), 4);
     assert!(ours[3] < ours[0] * 0.9, "it learns: {ours:?}");
+    // The first step sees the same weights: only the kernels' float order differs. Later steps
+    // compound it through batch norm and momentum, by how much depends on the CPU's gemm
+    // kernels (Zen 5 with AVX-512: 1e-7; a Zen 3 with AVX2 only: 8e-5 by step 2).
     for (step, (a, b)) in ours.iter().zip(&burn).enumerate() {
-        assert!((a - b).abs() <= 1e-5 * b.abs(), "step {step}: {a} vs {b}");
+        let tolerance = if step == 0 { 1e-5 } else { 1e-3 };
+        assert!(
+            (a - b).abs() <= tolerance * b.abs(),
+            "step {step}: {a} vs {b} ({ours:?} vs {burn:?})"
+        );
     }
     let accuracy = |i: usize| outcomes[i].summary.stages.last().unwrap().test_accuracy;
     assert!(

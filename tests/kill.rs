@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mnist_lab::data::MnistDataset;
-use mnist_lab::train::{Trainer, TrainingConfig, checkpoint, parse_stages, sgd};
+use mnist_lab::train::{checkpoint, sgd};
 use mnist_lab::{BackendKind, ModelKind};
 
 /// Set in the child: the output directory it trains into.
@@ -50,16 +50,13 @@ fn wait_for_checkpoint(child: &mut Child, dir: &Path, epoch: usize, poll: Durati
 
 fn train_until_killed(out: &str) {
     let dir = common::slice_dir();
-    let config = TrainingConfig::new(ModelKind::SimpleCnn, parse_stages("1000@0.01").unwrap())
-        .with_limit_train(Some(200));
-    Trainer::new(config, BackendKind::Flex, out)
-        .unwrap()
-        .quiet()
-        .fit(
-            MnistDataset::train(&dir).unwrap(),
-            MnistDataset::test(&dir).unwrap().limit(100),
-        )
-        .unwrap();
+    let config = common::run_config(ModelKind::SimpleCnn, "1000@0.01", 200);
+    common::fit_on_flex(
+        &config,
+        Path::new(out),
+        MnistDataset::train(&dir).unwrap(),
+        MnistDataset::test(&dir).unwrap().limit(100),
+    );
 }
 
 #[test]

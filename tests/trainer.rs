@@ -7,39 +7,50 @@ use std::path::Path;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
-use mnist_lab::data::Augmentation;
-use mnist_lab::data::MnistDataset;
+use mnist_lab::data::{Augmentation, ImageBatch, MnistBatcher, MnistDataset, MnistItem};
+use mnist_lab::experiment::RunConfig;
 use mnist_lab::train::{
-    TrainError, Trainer, TrainingConfig, checkpoint, parse_stages, read_config,
+    OptimizerKind, RunData, RunOutcome, TrainError, Trainer, checkpoint, parse_stages,
 };
 use mnist_lab::{BackendKind, Model, ModelKind};
 
 use common::serial;
 
-fn data() -> (MnistDataset, MnistDataset) {
+type Data = RunData<MnistItem, ImageBatch>;
+
+fn data_of(train: MnistDataset, test: MnistDataset) -> Data {
+    RunData::new(train, test, MnistBatcher::default())
+}
+
+fn data() -> Data {
     let dir = common::slice_dir();
-    (
+    data_of(
         MnistDataset::train(&dir).unwrap(),
         MnistDataset::test(&dir).unwrap().limit(500),
     )
 }
 
-fn config(model: ModelKind, stages: &str) -> TrainingConfig {
-    TrainingConfig::new(model, parse_stages(stages).unwrap())
+fn config(model: ModelKind, stages: &str) -> RunConfig {
+    let mut config = RunConfig::new(model.config(), parse_stages(stages).unwrap());
+    config.training = config
+        .training
         .with_limit_train(Some(600))
-        .with_log_interval(4)
+        .with_log_interval(4);
+    config
 }
 
 /// A quiet trainer on flex writing into `out`.
-fn flex_trainer(config: TrainingConfig, out: &Path) -> Trainer {
-    Trainer::new(config, BackendKind::Flex, out)
+fn flex_trainer(config: &RunConfig, out: &Path) -> Trainer<ImageBatch> {
+    config
+        .trainer(BackendKind::Flex.device().unwrap(), out)
         .unwrap()
         .quiet()
 }
 
-fn run(config: TrainingConfig, out: &Path) -> mnist_lab::train::RunOutcome {
-    let (train, test) = data();
-    flex_trainer(config, out).fit(train, test).unwrap()
+fn run(config: RunConfig, out: &Path) -> RunOutcome<Model> {
+    flex_trainer(&config, out)
+        .fit(&config.model, data())
+        .unwrap()
 }
 
 /// Every float tensor of a model (weights, biases, batch-norm statistics), in order.
@@ -56,7 +67,7 @@ fn weights(model: &Model) -> Vec<Vec<f32>> {
     c.0
 }
 
-fn losses(outcome: &mnist_lab::train::RunOutcome) -> Vec<f32> {
+fn losses(outcome: &RunOutcome<Model>) -> Vec<f32> {
     outcome.history.iter().map(|r| r.loss).collect()
 }
 
@@ -68,10 +79,9 @@ fn same_seed_same_losses() {
     let second = run(config(ModelKind::ProvidedCnn, "1@0.01"), b.path());
     assert_eq!(losses(&first).len(), 12);
     assert_eq!(losses(&first), losses(&second));
-    let other = run(
-        config(ModelKind::ProvidedCnn, "1@0.01").with_seed(7),
-        b.path(),
-    );
+    let mut seven = config(ModelKind::ProvidedCnn, "1@0.01");
+    seven.training.seed = 7;
+    let other = run(seven, b.path());
     assert_ne!(losses(&first), losses(&other));
 }
 
@@ -84,19 +94,19 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     let uninterrupted = run(config(ModelKind::ComplexCnn, stages), whole.path());
 
     let parts = tempfile::tempdir().unwrap();
-    let (train, test) = data();
-    let stopped = flex_trainer(config(ModelKind::ComplexCnn, stages), parts.path())
+    let complex = config(ModelKind::ComplexCnn, stages);
+    let stopped = flex_trainer(&complex, parts.path())
         .stop_after(1)
-        .fit(train.clone(), test.clone())
+        .fit(&complex.model, data())
         .unwrap();
     assert_eq!(stopped.summary.stages.len(), 1);
     assert_eq!(
         checkpoint::latest(&checkpoint::checkpoint_dir(parts.path())),
         Some(1)
     );
-    let resumed = flex_trainer(config(ModelKind::ComplexCnn, stages), parts.path())
+    let resumed = flex_trainer(&complex, parts.path())
         .resume_from(1)
-        .fit(train, test)
+        .fit(&complex.model, data())
         .unwrap();
 
     assert_eq!(
@@ -163,9 +173,12 @@ fn a_run_writes_a_complete_summary_config_history_and_checkpoints() {
         outcome.summary.stages[1]
     );
 
-    let saved: TrainingConfig =
-        serde_json::from_slice(&std::fs::read(out.path().join("config.json")).unwrap()).unwrap();
-    assert_eq!(saved.stages, parse_stages("1@0.05,1@0.01").unwrap());
+    let saved = RunConfig::read(&out.path().join("config.json")).unwrap();
+    assert_eq!(
+        saved.training.stages,
+        parse_stages("1@0.05,1@0.01").unwrap()
+    );
+    assert_eq!(saved.model.kind(), ModelKind::SimpleCnn);
     let history = std::fs::read_to_string(out.path().join("history.csv")).unwrap();
     let lines: Vec<&str> = history.lines().collect();
     assert_eq!(lines[0], "step,epoch,loss,lr");
@@ -181,9 +194,9 @@ fn a_run_writes_a_complete_summary_config_history_and_checkpoints() {
 fn divergence_stops_cleanly_and_keeps_the_last_good_checkpoint() {
     let _serial = serial();
     let out = tempfile::tempdir().unwrap();
-    let (train, test) = data();
-    let err = flex_trainer(config(ModelKind::SimpleCnn, "1@0.01,1@1e300"), out.path())
-        .fit(train, test)
+    let diverging = config(ModelKind::SimpleCnn, "1@0.01,1@1e300");
+    let err = flex_trainer(&diverging, out.path())
+        .fit(&diverging.model, data())
         .err()
         .expect("a learning rate of 1e300 (infinite in f32) diverges");
     match &err {
@@ -238,7 +251,7 @@ fn a_checkpoint_of_another_model_is_a_clear_error() {
     .expect("a simple FC checkpoint does not fit the simple CNN");
     let msg = err.to_string();
     assert!(
-        msg.contains("model-1.bpk") && msg.contains("does not fit a simple_cnn"),
+        msg.contains("model-1.bpk") && msg.contains("does not fit this network"),
         "{msg}"
     );
 }
@@ -247,8 +260,10 @@ fn a_checkpoint_of_another_model_is_a_clear_error() {
 fn invalid_configs_fail_before_any_work() {
     let _serial = serial();
     let out = tempfile::tempdir().unwrap();
-    let bad = config(ModelKind::SimpleFc, "1@0.01").with_batch_size(0);
-    let err = Trainer::new(bad, BackendKind::Flex, out.path())
+    let mut bad = config(ModelKind::SimpleFc, "1@0.01");
+    bad.training.batch_size = 0;
+    let err = bad
+        .trainer(BackendKind::Flex.device().unwrap(), out.path())
         .err()
         .unwrap();
     assert!(matches!(err, TrainError::Config(_)), "{err}");
@@ -262,11 +277,22 @@ fn invalid_configs_fail_before_any_work() {
 fn empty_data_sets_are_errors_not_zero_accuracy() {
     let _serial = serial();
     let out = tempfile::tempdir().unwrap();
-    let (train, test) = data();
-    let trainer = || flex_trainer(config(ModelKind::SimpleFc, "1@0.01"), out.path());
-    let err = trainer().fit(train.clone(), test.limit(0)).err().unwrap();
+    let dir = common::slice_dir();
+    let (train, test) = (
+        MnistDataset::train(&dir).unwrap(),
+        MnistDataset::test(&dir).unwrap(),
+    );
+    let fc = config(ModelKind::SimpleFc, "1@0.01");
+    let trainer = || flex_trainer(&fc, out.path());
+    let err = trainer()
+        .fit(&fc.model, data_of(train.clone(), test.limit(0)))
+        .err()
+        .unwrap();
     assert_eq!(err.to_string(), "the test set is empty");
-    let err = trainer().fit(train.limit(0), test).err().unwrap();
+    let err = trainer()
+        .fit(&fc.model, data_of(train.limit(0), test))
+        .err()
+        .unwrap();
     assert_eq!(err.to_string(), "the training set is empty");
 }
 
@@ -316,6 +342,7 @@ fn augmented_runs_repeat_and_resume_exactly() {
         config(ModelKind::SimpleCnn, "1@0.02,1@0.005")
             .with_augmentation(Some(Augmentation::default()))
     };
+    let cnn = augmented();
     let (a, b, c) = (
         tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),
@@ -328,14 +355,13 @@ fn augmented_runs_repeat_and_resume_exactly() {
         losses(&plain),
         "distorted images give other losses"
     );
-    let (train, test) = data();
-    flex_trainer(augmented(), c.path())
+    flex_trainer(&cnn, c.path())
         .stop_after(1)
-        .fit(train.clone(), test.clone())
+        .fit(&cnn.model, data())
         .unwrap();
-    let resumed = flex_trainer(augmented(), c.path())
+    let resumed = flex_trainer(&cnn, c.path())
         .resume_from(1)
-        .fit(train, test)
+        .fit(&cnn.model, data())
         .unwrap();
     assert_eq!(losses(&resumed), losses(&first));
     assert_eq!(weights(&resumed.model), weights(&first.model));
@@ -345,15 +371,18 @@ fn augmented_runs_repeat_and_resume_exactly() {
 fn resuming_with_another_config_is_refused_and_names_the_difference() {
     let _serial = serial();
     let out = tempfile::tempdir().unwrap();
-    let (train, test) = data();
-    flex_trainer(config(ModelKind::SimpleFc, "1@0.01,1@0.001"), out.path())
+    let (first, other) = (
+        config(ModelKind::SimpleFc, "1@0.01,1@0.001"),
+        config(ModelKind::SimpleFc, "1@0.01,1@0.002"),
+    );
+    flex_trainer(&first, out.path())
         .stop_after(1)
-        .fit(train.clone(), test.clone())
+        .fit(&first.model, data())
         .unwrap();
     let saved = std::fs::read(out.path().join("config.json")).unwrap();
-    let err = flex_trainer(config(ModelKind::SimpleFc, "1@0.01,1@0.002"), out.path())
+    let err = flex_trainer(&other, out.path())
         .resume_from(1)
-        .fit(train.clone(), test.clone())
+        .fit(&other.model, data())
         .err()
         .expect("another learning rate cannot resume");
     let msg = err.to_string();
@@ -367,30 +396,60 @@ fn resuming_with_another_config_is_refused_and_names_the_difference() {
         saved,
         "the saved config is left as it was"
     );
-    // The same config resumes.
-    flex_trainer(config(ModelKind::SimpleFc, "1@0.01,1@0.001"), out.path())
+    // Another network is refused too, naming the model.
+    let cnn = config(ModelKind::SimpleCnn, "1@0.01,1@0.001");
+    let err = flex_trainer(&cnn, out.path())
         .resume_from(1)
-        .fit(train, test)
+        .fit(&cnn.model, data())
+        .err()
+        .expect("another network cannot resume");
+    assert!(err.to_string().contains("model: saved"), "{err}");
+    // The same config resumes.
+    flex_trainer(&first, out.path())
+        .resume_from(1)
+        .fit(&first.model, data())
         .unwrap();
 }
 
 #[test]
-fn configs_saved_before_augmentation_existed_still_load() {
+fn configs_saved_by_earlier_versions_still_load() {
     // config.json as the first release wrote it (results/runs/complex_cnn/ of 2026-11-25).
-    let old = r#"{"model": "complex_cnn", "stages": [{"epochs": 2, "learning_rate": 0.01},
-        {"epochs": 2, "learning_rate": 0.001}], "batch_size": 50, "test_batch_size": 100,
-        "optimizer": "sgd", "momentum": 0.9, "seed": 42, "log_interval": 100,
-        "limit_train": null, "mlp_dropout_at_test": false}"#;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/configs");
+    let config = RunConfig::read(&fixtures.join("complex_cnn-2026-11-25.json")).unwrap();
+    assert_eq!(config.model.kind(), ModelKind::ComplexCnn);
+    assert_eq!(config.augmentation, None);
+    assert_eq!(
+        config.training.stages,
+        parse_stages("2@0.01,2@0.001").unwrap()
+    );
+    assert_eq!(config.training.optimizer.kind(), OptimizerKind::Sgd);
+    assert_eq!(config.training.optimizer.momentum(), Some(0.9));
+    // The report's MLP, with the flat `mlp_dropout_at_test` and `weight_decay` (results/runs/complex_mlp_lr0.01/, 2026-11-25).
+    let mlp = RunConfig::read(&fixtures.join("complex_mlp-2026-11-25.json")).unwrap();
+    match &mlp.model {
+        mnist_lab::model::ModelConfig::ComplexMlp(c) => assert!(c.dropout_at_test),
+        other => panic!("expected the complex MLP, got {other}"),
+    }
+    assert_eq!(mlp.training.optimizer.weight_decay(), None);
+    // Today's format round-trips.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.json");
-    std::fs::write(&path, old).unwrap();
-    let config = read_config(&path).unwrap();
-    assert_eq!(config.model, ModelKind::ComplexCnn);
-    assert_eq!(config.augmentation, None);
+    std::fs::write(&path, serde_json::to_vec(&mlp).unwrap()).unwrap();
+    let again = RunConfig::read(&path).unwrap();
+    assert_eq!(
+        serde_json::to_value(&again).unwrap(),
+        serde_json::to_value(&mlp).unwrap()
+    );
     std::fs::write(&path, r#"{"model": "complex_cnn"}"#).unwrap();
-    let err = read_config(&path).unwrap_err();
+    let err = RunConfig::read(&path).unwrap_err();
     assert!(
         err.to_string().contains("not a training config") && err.to_string().contains("stages"),
+        "{err}"
+    );
+    std::fs::write(&path, r#"{"model": {"complex_cnn": {"#).unwrap();
+    let err = RunConfig::read(&path).unwrap_err();
+    assert!(
+        err.to_string().contains("config.json") && err.to_string().contains("not valid JSON"),
         "{err}"
     );
 }
@@ -426,7 +485,8 @@ fn weight_decay_shrinks_the_weights() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let plain = run(config(ModelKind::SimpleFc, "2@0.01"), a.path());
     let decayed = run(
-        config(ModelKind::SimpleFc, "2@0.01").with_weight_decay(Some(0.5)),
+        config(ModelKind::SimpleFc, "2@0.01")
+            .with_optimizer(OptimizerKind::Sgd.config(0.9, Some(0.5))),
         b.path(),
     );
     let norm = |m: &Model| -> f32 { weights(m).iter().flatten().map(|w| w * w).sum() };

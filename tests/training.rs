@@ -22,7 +22,7 @@ fn simple_cnn_learns_the_slice_with_sgd() {
     let mut losses = Vec::new();
     for _epoch in 0..8 {
         for batch in loader.iter() {
-            let (next, loss) = train::train_step(model, &mut optim, &batch.unwrap(), 0.01);
+            let (next, loss) = train::train_step(model, &mut optim, batch.unwrap(), 0.01);
             model = next;
             losses.push(loss);
         }

@@ -87,6 +87,33 @@ impl Augmentation {
     }
 }
 
+/// [`Augmentation`] as the trainer's batch transform: every training batch's images distorted,
+/// pixels from outside the frame filled with `background` (the normalized value of a black
+/// pixel, [`MnistBatcher::normalize`](super::MnistBatcher::normalize)`(0)` for MNIST).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImageAugmentation {
+    /// The bounds of each image's distortion.
+    pub bounds: Augmentation,
+    /// The normalized value of the background pixel.
+    pub background: f32,
+}
+
+impl crate::train::BatchTransform<super::ImageBatch> for ImageAugmentation {
+    fn apply(
+        &self,
+        mut batch: super::ImageBatch,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> super::ImageBatch {
+        batch.images = self.bounds.apply(batch.images, rng, self.background);
+        batch
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        // As the configs before batch transforms wrote it: the bounds alone.
+        serde_json::to_value(self.bounds).unwrap_or_default()
+    }
+}
+
 /// One image's distortion: the image is zoomed and rotated about its centre, then shifted.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Distortion {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use burn::data::dataloader::{DataLoader, DataLoaderBuilder, batcher::Batcher};
+use burn::data::dataloader::{DataLoader, batcher::Batcher};
 use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
@@ -17,14 +17,18 @@ pub const DEFAULT_TRAIN_BATCH: usize = 50;
 /// Test batch size of the report.
 pub const DEFAULT_TEST_BATCH: usize = 100;
 
-/// One batch: images `[B, 1, 28, 28]` (normalized f32) and class indices `[B]`.
+/// One batch of images and their classes: images `[B, C, H, W]` (normalized f32; `[B, 1, 28,
+/// 28]` for MNIST) and class indices `[B]`. What our networks' step traits take.
 #[derive(Clone, Debug)]
-pub struct MnistBatch {
-    /// Normalized images, `[B, 1, 28, 28]`.
+pub struct ImageBatch {
+    /// Normalized images, `[B, C, H, W]`.
     pub images: Tensor<4>,
     /// Class indices, `[B]`.
     pub targets: Tensor<1, Int>,
 }
+
+/// The name of [`ImageBatch`] before it took any image size.
+pub type MnistBatch = ImageBatch;
 
 /// Scales pixels to `[0, 1]` then normalizes, as torchvision's `ToTensor` + `Normalize` do.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -127,11 +131,11 @@ pub fn mnist_loader<D>(
 where
     D: Dataset<MnistItem> + 'static,
 {
-    let builder = DataLoaderBuilder::new(MnistBatcher::default())
-        .batch_size(batch_size)
-        .set_device(device.clone());
-    match shuffle_seed {
-        Some(seed) => builder.shuffle(seed).build(dataset),
-        None => builder.build(dataset),
-    }
+    crate::train::loader(
+        Arc::new(dataset),
+        Arc::new(MnistBatcher::default()),
+        batch_size,
+        shuffle_seed,
+        device,
+    )
 }

@@ -1,17 +1,20 @@
 //! The data pipeline: IDX files -> [`MnistDataset`] -> [`MnistBatcher`] -> batches of tensors
-//! (-> [`Augmentation`] for the improved recipes).
+//! (-> [`Augmentation`] for the improved recipes); images of any size, channel count and number
+//! of classes, from IDX files or an `ImageFolder` tree -> [`ImageDataset`] -> [`ImageBatcher`].
 
 pub mod augment;
 pub mod batcher;
 pub mod dataset;
 pub mod idx;
+pub mod image;
 pub mod source;
 
-pub use augment::{Augmentation, Distortion, distort};
+pub use augment::{Augmentation, Distortion, ImageAugmentation, distort};
 pub use batcher::{
-    DEFAULT_TEST_BATCH, DEFAULT_TRAIN_BATCH, MNIST_MEAN, MNIST_STD, MnistBatch, MnistBatcher,
-    mnist_loader,
+    DEFAULT_TEST_BATCH, DEFAULT_TRAIN_BATCH, ImageBatch, MNIST_MEAN, MNIST_STD, MnistBatch,
+    MnistBatcher, mnist_loader,
 };
 pub use dataset::{Flavor, IMAGE_PIXELS, IMAGE_SIDE, MnistDataset, MnistItem, NUM_CLASSES, Split};
 pub use idx::{IdxError, IdxImages};
+pub use image::{ImageBatcher, ImageDataError, ImageDataset, ImageItem, Normalization};
 pub use source::{DataLocator, MNIST_DIR_ENV, SourceError};

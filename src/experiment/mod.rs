@@ -1,8 +1,12 @@
-//! The report's experiments as presets, and the one function every training example calls.
+//! The report's experiments as presets: what each recipe is ([`Preset`], [`RunConfig`]), and
+//! the command line and output every training example shares ([`TrainArgs`], [`report_run`]).
 
 pub mod reproduce;
+mod run_config;
 pub mod suite;
 pub mod throughput;
+
+pub use run_config::RunConfig;
 
 pub use reproduce::{ReportContext, Reproduced, Reproduction, civil_date, report_markdown};
 pub use suite::{LrSweep, RunRecord, Suite, SuiteArgs, SuiteError, lr_sweeps, run_lr_sweeps};
@@ -12,24 +16,21 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::cli::CommonArgs;
-use crate::data::{Augmentation, MnistDataset};
-use crate::model::ModelKind;
+use crate::data::{Augmentation, MnistBatcher, MnistDataset};
+use crate::model::{ComplexMlpConfig, Model, ModelConfig, ModelKind};
 use crate::train::{
-    LearningRate, OptimizerKind, RunOutcome, Trainer, TrainingConfig, TrainingStage, format_stages,
-    parse_stages,
+    LearningRate, OptimizerKind, RunData, RunOutcome, TrainingStage, format_stages, parse_stages,
 };
 
 /// One of the report's recipes: a model and its stages.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Preset {
     /// Name of the experiment (the default output directory is `runs/<name>`).
     pub name: String,
-    /// The network.
-    pub model: ModelKind,
+    /// The network and its hyperparameters.
+    pub model: ModelConfig,
     /// The stages, as the report ran them.
     pub stages: Vec<TrainingStage>,
-    /// The report's MLP quirk (dropout at test time).
-    pub mlp_dropout_at_test: bool,
     /// What the report measured after each stage (percent), for comparison.
     pub report_accuracy: Vec<f64>,
     /// Random distortions of the training images (only in the improved recipes).
@@ -122,7 +123,7 @@ impl Preset {
         let mut preset = Self::new(&name, ModelKind::ComplexMlp, &[(5, lr)], &report);
         preset.pytorch_accuracy = pytorch;
         preset.pytorch_seconds = Some(20.0);
-        preset.mlp_dropout_at_test = true;
+        preset.model = ModelConfig::ComplexMlp(ComplexMlpConfig::new().with_dropout_at_test(true));
         preset
     }
 
@@ -132,11 +133,11 @@ impl Preset {
         let epochs = self.stages[0].epochs;
         let mut preset = Self::new(
             &format!("{}_lr{}", self.model, LearningRate(lr)),
-            self.model,
+            self.model.kind(),
             &[(epochs, lr)],
             &[],
         );
-        preset.mlp_dropout_at_test = self.mlp_dropout_at_test;
+        preset.model = self.model.clone();
         preset
     }
 
@@ -153,12 +154,11 @@ impl Preset {
         presets
     }
 
-    /// The training config of the preset as it stands (seed 42, batch 50, SGD momentum 0.9).
-    pub fn config(&self) -> TrainingConfig {
-        TrainingConfig::new(self.model, self.stages.clone())
-            .with_mlp_dropout_at_test(self.mlp_dropout_at_test)
+    /// The run config of the preset as it stands (seed 42, batch 50, SGD momentum 0.9).
+    pub fn config(&self) -> RunConfig {
+        RunConfig::new(self.model.clone(), self.stages.clone())
+            .with_optimizer(OptimizerKind::Sgd.config(0.9, self.weight_decay))
             .with_augmentation(self.augmentation)
-            .with_weight_decay(self.weight_decay)
     }
 
     fn compared_with(mut self, pytorch: &[f64], pytorch_seconds: f64, acceptance: f64) -> Self {
@@ -171,12 +171,11 @@ impl Preset {
     fn new(name: &str, model: ModelKind, stages: &[(usize, f64)], report: &[f64]) -> Self {
         Self {
             name: name.to_string(),
-            model,
+            model: model.config(),
             stages: stages
                 .iter()
                 .map(|&(e, lr)| TrainingStage::new(e, lr))
                 .collect(),
-            mlp_dropout_at_test: false,
             report_accuracy: report.to_vec(),
             augmentation: None,
             weight_decay: None,
@@ -227,7 +226,7 @@ pub struct TrainArgs {
 
 impl TrainArgs {
     /// The preset with the command line's overrides applied, as a checked config.
-    pub fn config(&self, preset: &Preset) -> Result<TrainingConfig, crate::train::ConfigError> {
+    pub fn config(&self, preset: &Preset) -> Result<RunConfig, crate::train::ConfigError> {
         let stages = match (&self.stages, self.epochs, self.lr) {
             (Some(text), _, _) => parse_stages(text)?,
             (None, None, None) => preset.stages.clone(),
@@ -236,19 +235,15 @@ impl TrainArgs {
                 lr.unwrap_or(preset.stages[0].learning_rate),
             )],
         };
-        let mut config = TrainingConfig {
-            stages,
-            ..preset.config()
-        }
-        .with_batch_size(self.batch_size)
-        .with_optimizer(self.optimizer)
-        .with_seed(self.common.seed)
-        .with_limit_train(self.limit_train);
+        let weight_decay = self.weight_decay.or(preset.weight_decay);
+        let mut config = preset.config();
+        config.training.stages = stages;
+        config.training.batch_size = self.batch_size;
+        config.training.optimizer = self.optimizer.config(0.9, weight_decay);
+        config.training.seed = self.common.seed;
+        config.training.limit_train = self.limit_train;
         if self.augment {
             config.augmentation = Some(Augmentation::default());
-        }
-        if let Some(decay) = self.weight_decay {
-            config.weight_decay = Some(decay);
         }
         config.validate()?;
         Ok(config)
@@ -258,39 +253,86 @@ impl TrainArgs {
     pub fn out_dir(&self, preset: &Preset) -> PathBuf {
         self.common.out_dir(&preset.name)
     }
+
+    /// The official training and test sets, located as `--data-dir` and
+    /// [`crate::data::DataLocator`] say, as the trainer takes them, with their directory.
+    pub fn mnist(
+        &self,
+    ) -> Result<
+        (
+            RunData<crate::data::MnistItem, crate::data::ImageBatch>,
+            PathBuf,
+        ),
+        ExperimentError,
+    > {
+        let dir = self.common.locate_data()?;
+        let data = RunData::new(
+            MnistDataset::train(&dir)?,
+            MnistDataset::test(&dir)?,
+            MnistBatcher::default(),
+        );
+        Ok((data, dir))
+    }
 }
 
-/// Runs a preset as the command line says: checks everything first, trains, prints the report's
-/// lines, writes `config.json`, `history.csv`, `summary.json`, checkpoints and the final weights
-/// as `model.safetensors` with PyTorch's names ([`crate::interop`]) to the output.
-pub fn run_preset(
-    preset: &Preset,
-    args: &TrainArgs,
-) -> Result<RunOutcome, Box<dyn std::error::Error>> {
+/// Why an experiment could not run: each wraps the library's own typed error.
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    /// The data could not be found or read.
+    #[error(transparent)]
+    Source(#[from] crate::data::SourceError),
+    /// A data file is malformed.
+    #[error(transparent)]
+    Idx(#[from] crate::data::IdxError),
+    /// The backend is not compiled in.
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
+    /// The config cannot run.
+    #[error("invalid training configuration: {0}")]
+    Config(#[from] crate::train::ConfigError),
+    /// Training failed.
+    #[error(transparent)]
+    Train(#[from] crate::train::TrainError),
+    /// Weights could not be written or read.
+    #[error(transparent)]
+    Interop(#[from] crate::interop::InteropError),
+}
+
+/// Runs a preset as the command line says, in the report's order: config, data, trainer, fit;
+/// then [`report_run`]. What [`example_main`] does for the examples that need no more.
+pub fn run_preset(preset: &Preset, args: &TrainArgs) -> Result<RunOutcome<Model>, ExperimentError> {
     let config = args.config(preset)?;
     let out = args.out_dir(preset);
-    let mut trainer = Trainer::new(config.clone(), args.common.backend, &out)?;
-    if let Some(epoch) = args.resume {
-        trainer = trainer.resume_from(epoch);
-    }
-    let dir = args.common.locate_data()?;
-    let (train, test) = (MnistDataset::train(&dir)?, MnistDataset::test(&dir)?);
+    let (data, dir) = args.mnist()?;
+    let device = args.common.backend.device()?;
     if args.summary {
-        println!(
-            "{}",
-            preset.model.init(&args.common.backend.device()?).summary()
-        );
+        println!("{}", config.model.init(&device).summary());
     }
     println!(
         "{}: {} on {}, stages {}, data {}, output {}",
         preset.name,
-        preset.model,
+        config.model,
         args.common.backend,
-        format_stages(&config.stages),
+        format_stages(&config.training.stages),
         dir.display(),
         out.display()
     );
-    let outcome = trainer.fit(train, test)?;
+    let mut trainer = config.trainer(device, &out)?;
+    if let Some(epoch) = args.resume {
+        trainer = trainer.resume_from(epoch);
+    }
+    let outcome = trainer.fit(&config.model, data)?;
+    report_run(preset, &outcome, &out)?;
+    Ok(outcome)
+}
+
+/// What every training example prints after a run, and the final weights written as
+/// `model.safetensors` with PyTorch's names ([`crate::interop`]) into `out`.
+pub fn report_run(
+    preset: &Preset,
+    outcome: &RunOutcome<Model>,
+    out: &std::path::Path,
+) -> Result<(), ExperimentError> {
     let weights = out.join("model.safetensors");
     crate::interop::save_safetensors(&outcome.model, &weights)?;
     let s = &outcome.summary;
@@ -317,19 +359,28 @@ pub fn run_preset(
         "weights for PyTorch (the report's names): {} (model.load_state_dict(safetensors.torch.load_file(path)))",
         weights.display()
     );
-    Ok(outcome)
+    Ok(())
 }
 
-/// `main` of a training example: parse, run, and exit non-zero with a one-line message on error.
+/// `main` of a training example that runs one preset as it is: parse, [`run_preset`], and exit
+/// non-zero with a one-line message on error.
 pub fn example_main(preset: impl FnOnce(&TrainArgs) -> Preset) {
-    use clap::Parser;
-    #[derive(clap::Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: TrainArgs,
-    }
     crate::cli::run_example(|| {
-        let cli = Cli::parse();
-        run_preset(&preset(&cli.args), &cli.args).map(|_| ())
+        let args = TrainArgs::parse_args();
+        run_preset(&preset(&args), &args).map(|_| ())?;
+        Ok(())
     });
+}
+
+impl TrainArgs {
+    /// The process's command line, parsed (`--help` and errors exit as clap does).
+    pub fn parse_args() -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: TrainArgs,
+        }
+        Cli::parse().args
+    }
 }

@@ -229,7 +229,7 @@ pub fn report_markdown(
             md,
             "| {} | {} | {ours} | {} | {} | {} | {ok} | {wall} ({}) | {speed} |",
             p.name,
-            stages_text(&r.config.stages),
+            stages_text(&r.config.training.stages),
             percents(&p.pytorch_accuracy),
             percents(&p.report_accuracy),
             p.acceptance.map_or("-".into(), |b| format!(">= {b}")),
@@ -268,7 +268,7 @@ pub fn report_markdown(
             a.max_rotation_degrees,
             a.max_zoom * 100.0,
             a.max_shift_pixels,
-            match improved.config.weight_decay {
+            match improved.config.training.optimizer.weight_decay() {
                 Some(decay) if decay > 0.0 => format!(", weight decay {}", LearningRate(decay)),
                 _ => String::new(),
             }
@@ -285,7 +285,7 @@ pub fn report_markdown(
         );
         let _ = writeln!(md, "|---|---|---|---|---|");
         for r in records {
-            let stage = r.config.stages[0];
+            let stage = r.config.training.stages[0];
             let (acc, loss) = match &r.summary {
                 Some(s) => (
                     format!("{:.2}", s.stages[0].test_accuracy),

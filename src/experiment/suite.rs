@@ -4,14 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Preset;
+use super::{Preset, RunConfig};
 use crate::backend::BackendKind;
 use crate::cli::CommonArgs;
-use crate::data::MnistDataset;
+use crate::data::{MnistBatcher, MnistDataset};
 use crate::report::{LinePlot, PlotError, Series, loss_curve};
 use crate::train::{
-    HistoryRow, LearningRate, RunSummary, TrainError, Trainer, TrainingConfig, checkpoint,
-    format_stages, read_history, saved_config_differences,
+    HistoryRow, LearningRate, RunData, RunSummary, TrainError, checkpoint, format_stages,
+    read_history, saved_config_differences,
 };
 
 /// What one preset of a suite gave.
@@ -20,7 +20,7 @@ pub struct RunRecord {
     /// The recipe.
     pub preset: Preset,
     /// The config it ran with.
-    pub config: TrainingConfig,
+    pub config: RunConfig,
     /// The results, or `None` when the run diverged.
     pub summary: Option<RunSummary>,
     /// Why the run stopped early (a divergence), if it did.
@@ -74,9 +74,7 @@ impl SuiteArgs {
 
     /// The training and test sets, located as `--data-dir` and [`crate::data::DataLocator`] say,
     /// with the directory they came from.
-    pub fn data(
-        &self,
-    ) -> Result<(MnistDataset, MnistDataset, PathBuf), Box<dyn std::error::Error>> {
+    pub fn data(&self) -> Result<(MnistDataset, MnistDataset, PathBuf), super::ExperimentError> {
         let dir = self.common.locate_data()?;
         Ok((MnistDataset::train(&dir)?, MnistDataset::test(&dir)?, dir))
     }
@@ -101,11 +99,11 @@ pub struct Suite {
 
 impl Suite {
     /// The config a preset runs with in this suite.
-    pub fn config(&self, preset: &Preset) -> TrainingConfig {
-        preset
-            .config()
-            .with_seed(self.seed)
-            .with_limit_train(self.limit_train)
+    pub fn config(&self, preset: &Preset) -> RunConfig {
+        let mut config = preset.config();
+        config.training.seed = self.seed;
+        config.training.limit_train = self.limit_train;
+        config
     }
 
     /// Where a preset's run lives.
@@ -123,8 +121,10 @@ impl Suite {
     ) -> Result<RunRecord, TrainError> {
         let config = self.config(preset);
         let dir = self.run_dir(preset);
-        let same_config =
-            self.reuse && saved_config_differences(&dir, &config)?.is_some_and(|d| d.is_empty());
+        let mut trainer = config.trainer(self.backend.device()?, &dir)?;
+        let same_config = self.reuse
+            && saved_config_differences(&dir, &trainer.run_config(&config.model)?)?
+                .is_some_and(|d| d.is_empty());
         let record = |summary, failure, history, reused| RunRecord {
             preset: preset.clone(),
             config: config.clone(),
@@ -142,7 +142,6 @@ impl Suite {
             );
             return Ok(record(Some(summary), None, history, true));
         }
-        let mut trainer = Trainer::new(config.clone(), self.backend, &dir)?;
         if self.quiet {
             trainer = trainer.quiet();
         }
@@ -159,9 +158,10 @@ impl Suite {
             preset.name,
             preset.model,
             self.backend,
-            format_stages(&config.stages)
+            format_stages(&config.training.stages)
         );
-        match trainer.fit(train.clone(), test.clone()) {
+        let data = RunData::new(train.clone(), test.clone(), MnistBatcher::default());
+        match trainer.fit(&config.model, data) {
             Ok(outcome) => {
                 let accuracies: Vec<String> = outcome
                     .summary
@@ -189,7 +189,7 @@ impl Suite {
     fn finished_summary(
         &self,
         dir: &Path,
-        config: &TrainingConfig,
+        config: &RunConfig,
     ) -> Result<Option<RunSummary>, TrainError> {
         let path = dir.join("summary.json");
         let Ok(text) = std::fs::read_to_string(&path) else {
@@ -206,9 +206,11 @@ impl Suite {
 
 /// Whether `summary` is the complete result of `config` on `backend` (and not, say, of a run
 /// stopped early or of another config that left its summary in the directory).
-fn summary_matches(summary: &RunSummary, config: &TrainingConfig, backend: BackendKind) -> bool {
+fn summary_matches(summary: &RunSummary, config: &RunConfig, backend: BackendKind) -> bool {
+    let config_model = config.model.to_string();
+    let config = &config.training;
     summary.backend == backend.to_string()
-        && summary.model == config.model.to_string()
+        && summary.model == config_model
         && summary.seed == config.seed
         && summary.stages.len() == config.stages.len()
         && summary
@@ -272,7 +274,7 @@ pub fn lr_plot(model_title: &str, records: &[RunRecord]) -> LinePlot {
             .map(|r| Series {
                 label: format!(
                     "lr {}{}",
-                    LearningRate(r.config.stages[0].learning_rate),
+                    LearningRate(r.config.training.stages[0].learning_rate),
                     if r.failure.is_some() {
                         " (diverged)"
                     } else {
@@ -315,7 +317,7 @@ pub fn run_lr_sweeps(
             .iter()
             .map(|p| suite.run(p, train, test))
             .collect::<Result<Vec<_>, _>>()?;
-        let model = sweep.presets[0].model;
+        let model = sweep.presets[0].model.kind();
         lr_plot(&model.to_string(), &records).save(plots_dir, &sweep.name)?;
         done.push((sweep, records));
     }

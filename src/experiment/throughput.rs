@@ -157,7 +157,7 @@ pub fn measure(
     // its tensors in place as in real training.
     let mut train = |mut net: Model, n: usize| {
         for batch in steps.by_ref().take(n) {
-            net = train_step(net, &mut optim, batch, 0.01).0;
+            net = train_step(net, &mut optim, batch.clone(), 0.01).0;
         }
         net
     };

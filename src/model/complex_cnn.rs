@@ -10,19 +10,27 @@ use burn::nn::{
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor};
 
-use crate::data::NUM_CLASSES;
 use crate::kernel::{batch_norm, batch_norm_max_pool2d, conv2d};
 
 /// Configuration of [`ComplexCnn`].
 #[derive(Config, Debug)]
 pub struct ComplexCnnConfig {
+    /// Input images: `[channels, height, width]` (MNIST's: `[1, 28, 28]`).
+    #[config(default = "[1, 28, 28]")]
+    pub input: [usize; 3],
+    /// Output classes.
+    #[config(default = 10)]
+    pub num_classes: usize,
+    /// Output channels of the three 3x3 convolutions.
+    #[config(default = "[32, 64, 64]")]
+    pub channels: [usize; 3],
+    /// Widths of the two hidden linear layers.
+    #[config(default = "[512, 256]")]
+    pub hidden: [usize; 2],
     /// Dropout probability after the two hidden linear layers.
     #[config(default = 0.5)]
     pub dropout: f64,
 }
-
-/// Features entering `fc1`: 64 channels of 7x7.
-pub const COMPLEX_FEATURES: usize = 64 * 7 * 7;
 
 /// conv 1->32 k3 p1, BN, relu; conv 32->64 k3 p1, BN, maxpool 2, relu; conv 64->64 k3 p1, BN,
 /// maxpool 2, relu; flatten 3136; Linear 512, BN1d, relu, dropout; Linear 256, BN1d, relu,
@@ -67,18 +75,22 @@ impl ComplexCnnConfig {
     /// Builds the network with fresh weights on `device`.
     pub fn init(&self, device: &Device) -> ComplexCnn {
         let bn = |features| BatchNormConfig::new(features).init(device);
+        let [c1, c2, c3] = self.channels;
+        let [h1, h2] = self.hidden;
+        // Two 2x2 poolings (padding 1 keeps the 3x3 convs' sizes).
+        let features = c3 * (self.input[1] / 4) * (self.input[2] / 4);
         ComplexCnn {
-            conv1: conv3x3([1, 32], device),
-            bn1: bn(32),
-            conv2: conv3x3([32, 64], device),
-            bn2: bn(64),
-            conv3: conv3x3([64, 64], device),
-            bn3: bn(64),
-            fc1: LinearConfig::new(COMPLEX_FEATURES, 512).init(device),
-            bn4: bn(512),
-            fc2: LinearConfig::new(512, 256).init(device),
-            bn5: bn(256),
-            fc3: LinearConfig::new(256, NUM_CLASSES).init(device),
+            conv1: conv3x3([self.input[0], c1], device),
+            bn1: bn(c1),
+            conv2: conv3x3([c1, c2], device),
+            bn2: bn(c2),
+            conv3: conv3x3([c2, c3], device),
+            bn3: bn(c3),
+            fc1: LinearConfig::new(features, h1).init(device),
+            bn4: bn(h1),
+            fc2: LinearConfig::new(h1, h2).init(device),
+            bn5: bn(h2),
+            fc3: LinearConfig::new(h2, self.num_classes).init(device),
             pool: MaxPool2dConfig::new([2, 2]).init(),
             dropout: DropoutConfig::new(self.dropout).init(),
         }
@@ -86,9 +98,8 @@ impl ComplexCnnConfig {
 }
 
 impl ComplexCnn {
-    /// Log-probabilities `[B, 10]` of images `[B, 1, 28, 28]`.
+    /// Log-probabilities `[B, classes]` of images `[B, C, H, W]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let [batch, ..] = images.dims();
         let x = relu(batch_norm(&self.bn1, conv2d(&self.conv1, images)));
         let x = relu(batch_norm_max_pool2d(
             &self.bn2,
@@ -100,7 +111,7 @@ impl ComplexCnn {
             &self.pool,
             conv2d(&self.conv3, x),
         ));
-        let x = x.reshape([batch, COMPLEX_FEATURES]);
+        let x = x.flatten(1, 3);
         let x = self
             .dropout
             .forward(relu(self.bn4.forward(self.fc1.forward(x))));

@@ -6,11 +6,15 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Distribution, Tensor};
 
-use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
-
 /// Configuration of [`ComplexMlp`].
 #[derive(Config, Debug)]
 pub struct ComplexMlpConfig {
+    /// Input images: `[channels, height, width]` (MNIST's: `[1, 28, 28]`).
+    #[config(default = "[1, 28, 28]")]
+    pub input: [usize; 3],
+    /// Output classes.
+    #[config(default = 10)]
+    pub num_classes: usize,
     /// Width of both hidden layers.
     #[config(default = 512)]
     pub hidden: usize,
@@ -43,9 +47,9 @@ impl ComplexMlpConfig {
     /// Builds the network with fresh weights on `device`.
     pub fn init(&self, device: &Device) -> ComplexMlp {
         ComplexMlp {
-            fc1: LinearConfig::new(IMAGE_PIXELS, self.hidden).init(device),
+            fc1: LinearConfig::new(self.input.iter().product(), self.hidden).init(device),
             fc2: LinearConfig::new(self.hidden, self.hidden).init(device),
-            fc3: LinearConfig::new(self.hidden, NUM_CLASSES).init(device),
+            fc3: LinearConfig::new(self.hidden, self.num_classes).init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
             dropout_at_test: self.dropout_at_test,
         }
@@ -53,10 +57,9 @@ impl ComplexMlpConfig {
 }
 
 impl ComplexMlp {
-    /// Log-probabilities `[B, 10]` of images `[B, 1, 28, 28]`.
+    /// Log-probabilities `[B, classes]` of images `[B, C, H, W]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let [batch, ..] = images.dims();
-        let x = images.reshape([batch, IMAGE_PIXELS]);
+        let x = images.flatten(1, 3);
         let x = self.drop(relu(self.fc1.forward(x)));
         let x = self.drop(relu(self.fc2.forward(x)));
         log_softmax(self.fc3.forward(x), 1)

@@ -1,5 +1,10 @@
 //! The five networks of the report, each `XConfig` -> `init(&device)` -> module with `forward`
-//! returning log-probabilities `[B, 10]`, and [`Model`] to pick one at run time by name.
+//! returning log-probabilities `[B, classes]`; [`ModelConfig`] holds one network's config (as
+//! data, in `config.json`) and builds a [`Model`], any of the five picked at run time.
+//!
+//! Every network implements burn-train's `TrainStep` and `InferenceStep` on an [`ImageBatch`],
+//! so it trains under our [`Trainer`](crate::train::Trainer) and under burn's `Learner` alike;
+//! a network of your own does the same in a dozen lines (`examples/custom_model.rs`).
 
 pub mod complex_cnn;
 pub mod complex_mlp;
@@ -12,6 +17,12 @@ use std::str::FromStr;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
+
+use crate::data::ImageBatch;
+use crate::train::{
+    ClassificationOutput, InferenceStep, ModelInit, TrainOutput, TrainStep, classification_output,
+    train_output,
+};
 
 pub use complex_cnn::{ComplexCnn, ComplexCnnConfig};
 pub use complex_mlp::{ComplexMlp, ComplexMlpConfig};
@@ -37,7 +48,7 @@ pub enum ModelKind {
 
 /// A name that is not one of the five models.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown model `{name}`: expected one of {}", ModelKind::ALL_NAMES.join(", "))]
+#[error("unknown model `{name}`: expected one of {}", ModelKind::names().join(", "))]
 pub struct UnknownModel {
     /// What was asked for.
     pub name: String,
@@ -52,14 +63,10 @@ impl ModelKind {
         Self::ProvidedCnn,
         Self::ComplexCnn,
     ];
-    /// The names [`FromStr`] accepts (`-` works for `_` too).
-    pub const ALL_NAMES: [&'static str; 5] = [
-        "simple_fc",
-        "complex_mlp",
-        "simple_cnn",
-        "provided_cnn",
-        "complex_cnn",
-    ];
+    /// The names [`FromStr`] accepts (`-` works for `_` too), from [`name`](Self::name).
+    pub fn names() -> [&'static str; 5] {
+        Self::ALL.map(Self::name)
+    }
 
     /// The name used on the command line, in file names and in `summary.json`.
     pub fn name(self) -> &'static str {
@@ -74,27 +81,93 @@ impl ModelKind {
 
     /// Builds this network with default configuration and fresh weights on `device`.
     pub fn init(self, device: &Device) -> Model {
+        self.config().init(device)
+    }
+
+    /// This network's default configuration (the report's).
+    pub fn config(self) -> ModelConfig {
         match self {
-            Self::SimpleFc => Model::SimpleFc(SimpleFcConfig::new().init(device)),
-            Self::ComplexMlp => Model::ComplexMlp(ComplexMlpConfig::new().init(device)),
-            Self::SimpleCnn => Model::SimpleCnn(SimpleCnnConfig::new().init(device)),
-            Self::ProvidedCnn => Model::ProvidedCnn(ProvidedCnnConfig::new().init(device)),
-            Self::ComplexCnn => Model::ComplexCnn(ComplexCnnConfig::new().init(device)),
+            Self::SimpleFc => ModelConfig::SimpleFc(SimpleFcConfig::new()),
+            Self::ComplexMlp => ModelConfig::ComplexMlp(ComplexMlpConfig::new()),
+            Self::SimpleCnn => ModelConfig::SimpleCnn(SimpleCnnConfig::new()),
+            Self::ProvidedCnn => ModelConfig::ProvidedCnn(ProvidedCnnConfig::new()),
+            Self::ComplexCnn => ModelConfig::ComplexCnn(ComplexCnnConfig::new()),
+        }
+    }
+}
+
+/// One of the five networks with its hyperparameters, as data: what `config.json` holds under
+/// `model` (`{"complex_cnn": {"dropout": 0.5, ...}}`).
+///
+/// ```
+/// use mnist_lab::model::{ComplexMlpConfig, ModelConfig, ModelKind};
+/// let report_mlp = ModelConfig::ComplexMlp(ComplexMlpConfig::new().with_dropout_at_test(true));
+/// assert_eq!(report_mlp.kind(), ModelKind::ComplexMlp);
+/// let json = serde_json::to_string(&report_mlp)?;
+/// assert!(json.starts_with(r#"{"complex_mlp":{"#), "{json}");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelConfig {
+    /// See [`SimpleFcConfig`].
+    SimpleFc(SimpleFcConfig),
+    /// See [`ComplexMlpConfig`].
+    ComplexMlp(ComplexMlpConfig),
+    /// See [`SimpleCnnConfig`].
+    SimpleCnn(SimpleCnnConfig),
+    /// See [`ProvidedCnnConfig`].
+    ProvidedCnn(ProvidedCnnConfig),
+    /// See [`ComplexCnnConfig`].
+    ComplexCnn(ComplexCnnConfig),
+}
+
+impl ModelConfig {
+    /// Which network.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Self::SimpleFc(_) => ModelKind::SimpleFc,
+            Self::ComplexMlp(_) => ModelKind::ComplexMlp,
+            Self::SimpleCnn(_) => ModelKind::SimpleCnn,
+            Self::ProvidedCnn(_) => ModelKind::ProvidedCnn,
+            Self::ComplexCnn(_) => ModelKind::ComplexCnn,
         }
     }
 
-    /// [`init`](Self::init), with the complex MLP's dropout left on at test time when
-    /// `dropout_at_test` (the report's quirk: [`ComplexMlpConfig::dropout_at_test`]); the other
-    /// networks have no such option and ignore it.
-    pub fn init_with_dropout_at_test(self, dropout_at_test: bool, device: &Device) -> Model {
+    /// The network with fresh weights on `device`.
+    pub fn init(&self, device: &Device) -> Model {
         match self {
-            Self::ComplexMlp => Model::ComplexMlp(
-                ComplexMlpConfig::new()
-                    .with_dropout_at_test(dropout_at_test)
-                    .init(device),
-            ),
-            kind => kind.init(device),
+            Self::SimpleFc(c) => Model::SimpleFc(c.init(device)),
+            Self::ComplexMlp(c) => Model::ComplexMlp(c.init(device)),
+            Self::SimpleCnn(c) => Model::SimpleCnn(c.init(device)),
+            Self::ProvidedCnn(c) => Model::ProvidedCnn(c.init(device)),
+            Self::ComplexCnn(c) => Model::ComplexCnn(c.init(device)),
         }
+    }
+}
+
+impl fmt::Display for ModelConfig {
+    /// The network's name (`complex_cnn`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind().name())
+    }
+}
+
+impl From<ModelKind> for ModelConfig {
+    fn from(kind: ModelKind) -> Self {
+        kind.config()
+    }
+}
+
+impl ModelInit for ModelConfig {
+    type Model = Model;
+
+    fn init(&self, device: &Device) -> Model {
+        ModelConfig::init(self, device)
+    }
+
+    fn name(&self) -> String {
+        self.kind().to_string()
     }
 }
 
@@ -155,7 +228,7 @@ impl Model {
         }
     }
 
-    /// Log-probabilities `[B, 10]` of normalized images `[B, 1, 28, 28]`.
+    /// Log-probabilities `[B, classes]` of normalized images `[B, C, H, W]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         match self {
             Self::SimpleFc(m) => m.forward(images),
@@ -204,3 +277,36 @@ impl Model {
         out
     }
 }
+
+/// burn-train's step traits for networks whose `forward` maps an [`ImageBatch`]'s images to
+/// log-probabilities: NLL loss, the log-probabilities as the output metrics read.
+macro_rules! image_classifier_steps {
+    ($($network:ty),* $(,)?) => {$(
+        impl TrainStep for $network {
+            type Input = ImageBatch;
+            type Output = ClassificationOutput;
+
+            fn step(&self, batch: ImageBatch) -> TrainOutput<ClassificationOutput> {
+                train_output(self, classification_output(self.forward(batch.images), batch.targets))
+            }
+        }
+
+        impl InferenceStep for $network {
+            type Input = ImageBatch;
+            type Output = ClassificationOutput;
+
+            fn step(&self, batch: ImageBatch) -> ClassificationOutput {
+                classification_output(self.forward(batch.images), batch.targets)
+            }
+        }
+    )*};
+}
+
+image_classifier_steps!(
+    Model,
+    SimpleFc,
+    ComplexMlp,
+    SimpleCnn,
+    ProvidedCnn,
+    ComplexCnn
+);

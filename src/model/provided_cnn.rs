@@ -8,12 +8,20 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor};
 
-use super::simple_cnn::{CONV_FEATURES, conv_features};
-use crate::data::NUM_CLASSES;
+use super::simple_cnn::{conv_features, conv_features_len};
 
 /// Configuration of [`ProvidedCnn`].
 #[derive(Config, Debug)]
 pub struct ProvidedCnnConfig {
+    /// Input images: `[channels, height, width]` (MNIST's: `[1, 28, 28]`).
+    #[config(default = "[1, 28, 28]")]
+    pub input: [usize; 3],
+    /// Output classes.
+    #[config(default = 10)]
+    pub num_classes: usize,
+    /// Output channels of the two 5x5 convolutions.
+    #[config(default = "[10, 20]")]
+    pub channels: [usize; 2],
     /// Width of the hidden fully connected layer.
     #[config(default = 50)]
     pub hidden: usize,
@@ -44,18 +52,19 @@ impl ProvidedCnnConfig {
     /// Builds the network with fresh weights on `device`.
     pub fn init(&self, device: &Device) -> ProvidedCnn {
         ProvidedCnn {
-            conv1: Conv2dConfig::new([1, 10], [5, 5]).init(device),
-            conv2: Conv2dConfig::new([10, 20], [5, 5]).init(device),
+            conv1: Conv2dConfig::new([self.input[0], self.channels[0]], [5, 5]).init(device),
+            conv2: Conv2dConfig::new(self.channels, [5, 5]).init(device),
             pool: MaxPool2dConfig::new([2, 2]).init(),
-            fc1: LinearConfig::new(CONV_FEATURES, self.hidden).init(device),
-            fc2: LinearConfig::new(self.hidden, NUM_CLASSES).init(device),
+            fc1: LinearConfig::new(conv_features_len(self.input, self.channels), self.hidden)
+                .init(device),
+            fc2: LinearConfig::new(self.hidden, self.num_classes).init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
         }
     }
 }
 
 impl ProvidedCnn {
-    /// Log-probabilities `[B, 10]` of images `[B, 1, 28, 28]`.
+    /// Log-probabilities `[B, classes]` of images `[B, C, H, W]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let x = conv_features(&self.conv1, &self.conv2, &self.pool, images);
         let x = self.dropout.forward(relu(self.fc1.forward(x)));

@@ -8,12 +8,21 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor};
 
-use crate::data::NUM_CLASSES;
 use crate::kernel::{conv2d, max_pool2d};
 
 /// Configuration of [`SimpleCnn`].
 #[derive(Config, Debug)]
-pub struct SimpleCnnConfig {}
+pub struct SimpleCnnConfig {
+    /// Input images: `[channels, height, width]` (MNIST's: `[1, 28, 28]`).
+    #[config(default = "[1, 28, 28]")]
+    pub input: [usize; 3],
+    /// Output classes.
+    #[config(default = 10)]
+    pub num_classes: usize,
+    /// Output channels of the two 5x5 convolutions.
+    #[config(default = "[10, 20]")]
+    pub channels: [usize; 2],
+}
 
 /// conv 1->10 k5, maxpool 2, relu, conv 10->20 k5, maxpool 2, relu, flatten 320, Linear 10.
 /// 8,490 parameters.
@@ -29,28 +38,36 @@ pub struct SimpleCnn {
     pub fc1: Linear,
 }
 
-/// Features after the two conv blocks of the simple and provided CNNs: 20 channels of 4x4.
-pub const CONV_FEATURES: usize = 20 * 4 * 4;
+/// Features after two blocks of (5x5 conv, 2x2 max pool) on `[channels, height, width]` images,
+/// with `channels[1]` output channels: 320 for MNIST.
+pub fn conv_features_len([_, height, width]: [usize; 3], channels: [usize; 2]) -> usize {
+    let side = |s: usize| (s.saturating_sub(4) / 2).saturating_sub(4) / 2;
+    channels[1] * side(height) * side(width)
+}
 
 impl SimpleCnnConfig {
     /// Builds the network with fresh weights on `device`.
     pub fn init(&self, device: &Device) -> SimpleCnn {
         SimpleCnn {
-            conv1: Conv2dConfig::new([1, 10], [5, 5]).init(device),
-            conv2: Conv2dConfig::new([10, 20], [5, 5]).init(device),
+            conv1: Conv2dConfig::new([self.input[0], self.channels[0]], [5, 5]).init(device),
+            conv2: Conv2dConfig::new(self.channels, [5, 5]).init(device),
             pool: MaxPool2dConfig::new([2, 2]).init(),
-            fc1: LinearConfig::new(CONV_FEATURES, NUM_CLASSES).init(device),
+            fc1: LinearConfig::new(
+                conv_features_len(self.input, self.channels),
+                self.num_classes,
+            )
+            .init(device),
         }
     }
 }
 
 impl SimpleCnn {
-    /// The two conv blocks, flattened: `[B, 320]`.
+    /// The two conv blocks, flattened: `[B, 320]` for MNIST.
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         conv_features(&self.conv1, &self.conv2, &self.pool, images)
     }
 
-    /// Log-probabilities `[B, 10]` of images `[B, 1, 28, 28]`.
+    /// Log-probabilities `[B, classes]` of images `[B, C, H, W]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         log_softmax(self.fc1.forward(self.features(images)), 1)
     }
@@ -63,8 +80,7 @@ pub(crate) fn conv_features(
     pool: &MaxPool2d,
     images: Tensor<4>,
 ) -> Tensor<2> {
-    let [batch, ..] = images.dims();
     let x = relu(max_pool2d(pool, conv2d(conv1, images)));
     let x = relu(max_pool2d(pool, conv2d(conv2, x)));
-    x.reshape([batch, CONV_FEATURES])
+    x.flatten(1, 3)
 }

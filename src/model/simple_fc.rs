@@ -1,4 +1,5 @@
-//! The report's §3 network: one fully connected layer from 784 pixels to 10 classes.
+//! The report's §3 network: one fully connected layer from the pixels (784 for MNIST) to the
+//! classes.
 
 use burn::config::Config;
 use burn::module::Module;
@@ -6,11 +7,16 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor};
 
-use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
-
-/// Configuration of [`SimpleFc`] (no hyperparameters: the layer sizes are MNIST's).
+/// Configuration of [`SimpleFc`].
 #[derive(Config, Debug)]
-pub struct SimpleFcConfig {}
+pub struct SimpleFcConfig {
+    /// Input images: `[channels, height, width]` (MNIST's: `[1, 28, 28]`).
+    #[config(default = "[1, 28, 28]")]
+    pub input: [usize; 3],
+    /// Output classes.
+    #[config(default = 10)]
+    pub num_classes: usize,
+}
 
 /// flatten 784 -> Linear 10 -> log-softmax. 7,850 parameters.
 #[derive(Module, Debug)]
@@ -23,16 +29,14 @@ impl SimpleFcConfig {
     /// Builds the network with fresh weights on `device`.
     pub fn init(&self, device: &Device) -> SimpleFc {
         SimpleFc {
-            fc: LinearConfig::new(IMAGE_PIXELS, NUM_CLASSES).init(device),
+            fc: LinearConfig::new(self.input.iter().product(), self.num_classes).init(device),
         }
     }
 }
 
 impl SimpleFc {
-    /// Log-probabilities `[B, 10]` of images `[B, 1, 28, 28]`.
+    /// Log-probabilities `[B, classes]` of images `[B, C, H, W]` (`[B, 1, 28, 28]` for MNIST).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let [batch, ..] = images.dims();
-        let x = images.reshape([batch, IMAGE_PIXELS]);
-        log_softmax(self.fc.forward(x), 1)
+        log_softmax(self.fc.forward(images.flatten(1, 3)), 1)
     }
 }

@@ -14,7 +14,6 @@ use burn::tensor::Bytes;
 use super::trainer::StageResult;
 use super::{TrainError, io_err, record_err, write_json};
 use crate::fsutil::write_atomic;
-use crate::model::Model;
 
 /// What a checkpoint remembers beyond the weights: enough to continue as if never stopped.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -45,9 +44,9 @@ fn paths(dir: &Path, epoch: usize) -> [PathBuf; 3] {
 }
 
 /// Saves a complete checkpoint of epoch `state.epoch`.
-pub fn save(
+pub fn save<M: Module>(
     dir: &Path,
-    model: &Model,
+    model: &M,
     optim: &ModuleOptimizer,
     state: &CheckpointState,
 ) -> Result<(), TrainError> {
@@ -116,12 +115,12 @@ pub fn latest(dir: &Path) -> Option<usize> {
 
 /// Loads checkpoint `epoch` into `model` (which sets the architecture and device) and `optim`.
 /// A checkpoint of another model or shape is an error naming the file, not a panic.
-pub fn load(
+pub fn load<M: Module>(
     dir: &Path,
     epoch: usize,
-    model: Model,
+    model: M,
     optim: ModuleOptimizer,
-) -> Result<(Model, ModuleOptimizer, CheckpointState), TrainError> {
+) -> Result<(M, ModuleOptimizer, CheckpointState), TrainError> {
     let [model_path, optim_path, state_path] = paths(dir, epoch);
     let state_bytes = std::fs::read(&state_path).map_err(io_err(&state_path))?;
     let state: CheckpointState =
@@ -129,11 +128,13 @@ pub fn load(
     let model_bytes = std::fs::read(&model_path).map_err(io_err(&model_path))?;
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(model_bytes))
         .map_err(|e| record_err(&model_path, e))?;
-    let kind = model.kind();
     let model = model.try_load_record(record).map_err(|e| {
         record_err(
             &model_path,
-            format!("does not fit a {kind} ({e}); was it saved by another model?"),
+            format!(
+                "does not fit this network ({e}); was it saved by another model? Resume with the \
+                 network that wrote it, or give another output directory to start afresh"
+            ),
         )
     })?;
     let optim_bytes = std::fs::read(&optim_path).map_err(io_err(&optim_path))?;

@@ -5,10 +5,7 @@ use std::str::FromStr;
 
 use burn::config::Config;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer};
-
-use crate::data::Augmentation;
-use crate::model::ModelKind;
+use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
 
 /// One stage of training: `epochs` epochs at a constant `learning_rate`. Stages continue the
 /// same model and optimizer state, as the report's "continued to train for 2 epochs with
@@ -172,7 +169,8 @@ fn validate_stages(stages: &[TrainingStage]) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Which optimizer updates the weights.
+/// Which optimizer family, by name (`--optimizer sgd|adam|adamw`); [`OptimizerConfig`] holds
+/// the settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
@@ -208,12 +206,102 @@ impl fmt::Display for OptimizerKind {
     }
 }
 
-/// Everything that decides what a run computes. Two runs with equal configs on the same backend
-/// compute the same losses.
+impl OptimizerKind {
+    /// This optimizer with SGD momentum `momentum` (PyTorch's: dampening 0; ignored by Adam
+    /// and AdamW) and L2 weight decay `weight_decay` (none when `None` or 0; AdamW keeps burn's
+    /// own default decay, 1e-4, unless one is given).
+    pub fn config(self, momentum: f64, weight_decay: Option<f64>) -> OptimizerConfig {
+        let decay = weight_decay
+            .filter(|&d| d > 0.0)
+            .map(|d| WeightDecayConfig::new(d as f32));
+        match self {
+            Self::Sgd => OptimizerConfig::Sgd(super::sgd_config(momentum).with_weight_decay(decay)),
+            Self::Adam => OptimizerConfig::Adam(AdamConfig::new().with_weight_decay(decay)),
+            Self::AdamW => OptimizerConfig::AdamW(match decay {
+                Some(d) => AdamWConfig::new().with_weight_decay(d.penalty),
+                None => AdamWConfig::new(),
+            }),
+        }
+    }
+}
+
+/// The optimizer, as burn configures it: one of burn's own configs.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerConfig {
+    /// burn's SGD (for PyTorch's momentum, dampening 0: [`super::sgd_config`]).
+    Sgd(SgdConfig),
+    /// burn's Adam.
+    Adam(AdamConfig),
+    /// burn's AdamW.
+    AdamW(AdamWConfig),
+}
+
+impl Default for OptimizerConfig {
+    /// The report's: SGD, momentum 0.9, dampening 0.
+    fn default() -> Self {
+        OptimizerKind::Sgd.config(0.9, None)
+    }
+}
+
+impl OptimizerConfig {
+    /// A fresh optimizer.
+    pub fn init(&self) -> ModuleOptimizer {
+        match self {
+            Self::Sgd(c) => c.init(),
+            Self::Adam(c) => c.init(),
+            Self::AdamW(c) => c.init(),
+        }
+    }
+
+    /// Which family.
+    pub fn kind(&self) -> OptimizerKind {
+        match self {
+            Self::Sgd(_) => OptimizerKind::Sgd,
+            Self::Adam(_) => OptimizerKind::Adam,
+            Self::AdamW(_) => OptimizerKind::AdamW,
+        }
+    }
+
+    /// SGD's momentum (0 without), `None` for Adam and AdamW.
+    pub fn momentum(&self) -> Option<f64> {
+        let Self::Sgd(c) = self else { return None };
+        let value = serde_json::to_value(c).ok()?;
+        Some(value["momentum"]["momentum"].as_f64().unwrap_or(0.0))
+    }
+
+    /// The L2 weight decay, if any.
+    pub fn weight_decay(&self) -> Option<f64> {
+        let value = match self {
+            Self::Sgd(c) => serde_json::to_value(c),
+            Self::Adam(c) => serde_json::to_value(c),
+            Self::AdamW(c) => serde_json::to_value(c),
+        }
+        .ok()?;
+        let decay = &value["weight_decay"];
+        decay["penalty"].as_f64().or_else(|| decay.as_f64())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(m) = self.momentum()
+            && !(0.0..1.0).contains(&m)
+        {
+            return Err(ConfigError::BadMomentum(m));
+        }
+        if let Some(decay) = self.weight_decay()
+            && !(decay.is_finite() && decay >= 0.0)
+        {
+            return Err(ConfigError::BadWeightDecay(decay));
+        }
+        Ok(())
+    }
+}
+
+/// How a network is trained, whatever the network and data: stages, batch sizes, optimizer,
+/// seed. Two runs with equal configs (and the same network and data) on the same machine and
+/// backend compute the same losses.
 #[derive(Config, Debug)]
 pub struct TrainingConfig {
-    /// The network.
-    pub model: ModelKind,
     /// Stages, run in order on the same model and optimizer state.
     pub stages: Vec<TrainingStage>,
     /// Images per training step.
@@ -222,13 +310,10 @@ pub struct TrainingConfig {
     /// Images per evaluation batch.
     #[config(default = 100)]
     pub test_batch_size: usize,
-    /// The optimizer.
-    #[config(default = "OptimizerKind::Sgd")]
-    pub optimizer: OptimizerKind,
-    /// SGD momentum (ignored by Adam and AdamW).
-    #[config(default = 0.9)]
-    pub momentum: f64,
-    /// Seed of the weights, the shuffling and dropout.
+    /// The optimizer (default: the report's SGD, momentum 0.9, dampening 0).
+    #[config(default = "OptimizerConfig::default()")]
+    pub optimizer: OptimizerConfig,
+    /// Seed of the weights, the shuffling, dropout and augmentation.
     #[config(default = 42)]
     pub seed: u64,
     /// Batches between two log lines.
@@ -237,16 +322,6 @@ pub struct TrainingConfig {
     /// Train on the first N training images only (all when `None`).
     #[config(default = "None")]
     pub limit_train: Option<usize>,
-    /// The report's MLP quirk: dropout also at test time (see `ComplexMlpConfig`).
-    #[config(default = false)]
-    pub mlp_dropout_at_test: bool,
-    /// Random distortions of the training images (none in the report's recipes).
-    #[config(default = "None")]
-    pub augmentation: Option<Augmentation>,
-    /// L2 penalty added to every gradient (PyTorch's `weight_decay`); none in the report. (An
-    /// `Option` so that configs saved before it existed still load.)
-    #[config(default = "None")]
-    pub weight_decay: Option<f64>,
 }
 
 impl TrainingConfig {
@@ -259,21 +334,10 @@ impl TrainingConfig {
         if self.test_batch_size == 0 {
             return Err(ConfigError::ZeroBatch { which: "test" });
         }
-        if !(0.0..1.0).contains(&self.momentum) {
-            return Err(ConfigError::BadMomentum(self.momentum));
-        }
         if self.log_interval == 0 {
             return Err(ConfigError::ZeroLogInterval);
         }
-        if let Some(decay) = self.weight_decay
-            && !(decay.is_finite() && decay >= 0.0)
-        {
-            return Err(ConfigError::BadWeightDecay(decay));
-        }
-        if let Some(problem) = self.augmentation.as_ref().and_then(Augmentation::problem) {
-            return Err(ConfigError::BadAugmentation(problem));
-        }
-        Ok(())
+        self.optimizer.validate()
     }
 
     /// Total epochs over all stages.
@@ -288,25 +352,6 @@ impl TrainingConfig {
             end += s.epochs;
             epoch <= end
         })
-    }
-
-    /// A fresh optimizer as configured.
-    pub fn optimizer(&self) -> ModuleOptimizer {
-        let decay = self
-            .weight_decay
-            .filter(|&d| d > 0.0)
-            .map(|d| WeightDecayConfig::new(d as f32));
-        match self.optimizer {
-            OptimizerKind::Sgd => super::sgd_config(self.momentum)
-                .with_weight_decay(decay)
-                .init(),
-            OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
-            // AdamW keeps burn's own default decay (1e-4) unless one is asked for.
-            OptimizerKind::AdamW => match decay {
-                Some(d) => AdamWConfig::new().with_weight_decay(d.penalty).init(),
-                None => AdamWConfig::new().init(),
-            },
-        }
     }
 }
 
@@ -343,8 +388,7 @@ mod tests {
 
     #[test]
     fn epochs_map_to_stages() {
-        let config =
-            TrainingConfig::new(ModelKind::SimpleFc, parse_stages("2@0.01,3@0.001").unwrap());
+        let config = TrainingConfig::new(parse_stages("2@0.01,3@0.001").unwrap());
         assert_eq!(config.total_epochs(), 5);
         let stages: Vec<_> = (1..=6).map(|e| config.stage_of_epoch(e)).collect();
         assert_eq!(
@@ -355,7 +399,7 @@ mod tests {
 
     #[test]
     fn invalid_configs_are_rejected_with_the_accepted_values() {
-        let ok = TrainingConfig::new(ModelKind::SimpleFc, vec![TrainingStage::new(1, 0.01)]);
+        let ok = TrainingConfig::new(vec![TrainingStage::new(1, 0.01)]);
         assert_eq!(ok.validate(), Ok(()));
         let msg = ok
             .clone()
@@ -364,10 +408,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("at least 1") && msg.contains("50"), "{msg}");
-        assert!(ok.clone().with_momentum(1.0).validate().is_err());
+        let sgd = |momentum, decay| OptimizerKind::Sgd.config(momentum, decay);
+        assert!(
+            ok.clone()
+                .with_optimizer(sgd(1.0, None))
+                .validate()
+                .is_err()
+        );
+        assert_eq!(sgd(0.9, Some(5e-4)).momentum(), Some(0.9));
+        assert!((sgd(0.9, Some(5e-4)).weight_decay().unwrap() - 5e-4).abs() < 1e-9);
         let decay = ok
             .clone()
-            .with_weight_decay(Some(-1e-4))
+            .with_optimizer(OptimizerConfig::Sgd(
+                super::super::sgd_config(0.9)
+                    .with_weight_decay(Some(WeightDecayConfig::new(-1e-4))),
+            ))
             .validate()
             .unwrap_err()
             .to_string();

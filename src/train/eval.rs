@@ -1,12 +1,11 @@
-//! Test-set evaluation: accuracy, per-class accuracy and the confusion matrix.
+//! Test-set evaluation: accuracy, loss, per-class accuracy and the confusion matrix, for any
+//! number of classes.
 
 use burn::data::dataloader::DataLoader;
 use burn::data::dataset::DatasetError;
 use burn::module::Module;
 
-use super::nll_loss;
-use crate::data::{MnistBatch, NUM_CLASSES};
-use crate::model::Model;
+use super::step::{ClassificationOutput, InferenceStep};
 
 /// What a pass over a test set measured.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -15,13 +14,42 @@ pub struct Evaluation {
     pub correct: usize,
     /// Images seen.
     pub total: usize,
-    /// Mean negative log-likelihood over all images.
+    /// Mean loss over all images (for our networks the negative log-likelihood).
     pub mean_loss: f64,
-    /// `confusion[true][predicted]`: counts.
-    pub confusion: [[usize; NUM_CLASSES]; NUM_CLASSES],
+    /// `confusion[true][predicted]`: counts, one row and column per class of the network's
+    /// output.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+/// A target class the network has no output for.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "a target is class {target}, but the network has only {classes} outputs; give the network as \
+     many classes as the data has"
+)]
+pub struct ClassOutOfRange {
+    /// The label.
+    pub target: i64,
+    /// The network's output width.
+    pub classes: usize,
 }
 
 impl Evaluation {
+    /// An evaluation of nothing, for `classes` classes.
+    pub fn empty(classes: usize) -> Self {
+        Self {
+            correct: 0,
+            total: 0,
+            mean_loss: 0.0,
+            confusion: vec![vec![0; classes]; classes],
+        }
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.confusion.len()
+    }
+
     /// Fraction classified correctly, 0 to 1 (0 for an empty set).
     pub fn accuracy(&self) -> f64 {
         if self.total == 0 {
@@ -32,15 +60,19 @@ impl Evaluation {
     }
 
     /// Accuracy of each true class (NaN-free: 0 for a class with no images).
-    pub fn per_class_accuracy(&self) -> [f64; NUM_CLASSES] {
-        std::array::from_fn(|c| {
-            let row: usize = self.confusion[c].iter().sum();
-            if row == 0 {
-                0.0
-            } else {
-                self.confusion[c][c] as f64 / row as f64
-            }
-        })
+    pub fn per_class_accuracy(&self) -> Vec<f64> {
+        self.confusion
+            .iter()
+            .enumerate()
+            .map(|(c, row)| {
+                let n: usize = row.iter().sum();
+                if n == 0 {
+                    0.0
+                } else {
+                    row[c] as f64 / n as f64
+                }
+            })
+            .collect()
     }
 
     /// The report's line: `Accuracy of the network on the test images: 99.320%; correct: 9932
@@ -53,43 +85,54 @@ impl Evaluation {
             self.total
         )
     }
-}
 
-/// Evaluates `model` in inference mode (dropout off, batch norm on running statistics) on every
-/// batch of `loader`. The loader must produce batches on a device without autodiff.
-pub fn evaluate(
-    model: &Model,
-    loader: &dyn DataLoader<MnistBatch>,
-) -> Result<Evaluation, DatasetError> {
-    let model = model.valid();
-    let mut eval = Evaluation {
-        correct: 0,
-        total: 0,
-        mean_loss: 0.0,
-        confusion: [[0; NUM_CLASSES]; NUM_CLASSES],
-    };
-    let mut loss_sum = 0.0;
-    for batch in loader.iter() {
-        let batch = batch?;
-        let [n] = batch.targets.dims();
-        let log_probs = model.forward(batch.images);
-        loss_sum += nll_loss(log_probs.clone(), batch.targets.clone()).into_scalar::<f32>() as f64
-            * n as f64;
-        let predicted = log_probs
+    /// Counts one batch's predictions (argmax of `output`) in; returns its mean loss.
+    fn count(&mut self, output: ClassificationOutput) -> Result<f64, DatasetError> {
+        let [_, classes] = output.output.dims();
+        if self.confusion.len() < classes {
+            for row in &mut self.confusion {
+                row.resize(classes, 0);
+            }
+            self.confusion.resize(classes, vec![0; classes]);
+        }
+        let loss = output.loss.into_scalar::<f32>() as f64;
+        let predicted = output
+            .output
             .argmax(1)
             .into_data_as::<i64>()
             .try_to_vec::<i64>()
             .map_err(DatasetError::new)?;
-        let truth = batch
+        let truth = output
             .targets
             .into_data_as::<i64>()
             .try_to_vec::<i64>()
             .map_err(DatasetError::new)?;
         for (&t, &p) in truth.iter().zip(&predicted) {
-            eval.confusion[t as usize][p as usize] += 1;
-            eval.correct += usize::from(t == p);
-            eval.total += 1;
+            let row = usize::try_from(t)
+                .ok()
+                .and_then(|t| self.confusion.get_mut(t))
+                .ok_or_else(|| DatasetError::new(ClassOutOfRange { target: t, classes }))?;
+            row[p as usize] += 1;
+            self.correct += usize::from(t == p);
+            self.total += 1;
         }
+        Ok(loss)
+    }
+}
+
+/// Evaluates `model` in inference mode (dropout off, batch norm on running statistics) on every
+/// batch of `loader`. The loader must produce batches on a device without autodiff.
+pub fn evaluate<M, B>(model: &M, loader: &dyn DataLoader<B>) -> Result<Evaluation, DatasetError>
+where
+    M: InferenceStep<Input = B, Output = ClassificationOutput> + Module,
+{
+    let model = model.valid();
+    let mut eval = Evaluation::empty(0);
+    let mut loss_sum = 0.0;
+    for batch in loader.iter() {
+        let before = eval.total;
+        let loss = eval.count(InferenceStep::step(&model, batch?))?;
+        loss_sum += loss * (eval.total - before) as f64;
     }
     if eval.total > 0 {
         eval.mean_loss = loss_sum / eval.total as f64;

@@ -1,18 +1,19 @@
-//! Training and evaluation primitives: the loss, one optimizer step, and test accuracy.
+//! Training and evaluation of any classifier: the step traits it needs, one optimizer step,
+//! test accuracy, and the [`Trainer`] built from them. Nothing here knows MNIST or our five
+//! networks: a network is anything with burn-train's `TrainStep` + `InferenceStep`
+//! ([`Classifier`]), data is any burn `Dataset` + `Batcher`.
 //!
-//! These are the pieces the Learner-style trainer is built from; they are public so a user can
-//! also write their own loop in a few lines:
+//! The pieces are public so a user can also write their own loop in a few lines:
 //!
 //! ```no_run
-//! use mnist_lab::{BackendKind, ModelKind, data::{MnistDataset, mnist_loader}, train};
-//! let device = BackendKind::Flex.device()?;
-//! let train_device = device.clone().autodiff();
+//! use mnist_lab::{data::{MnistBatcher, MnistDataset}, model::ModelKind, train};
+//! let device = burn::tensor::Device::flex().autodiff();
 //! let data = MnistDataset::train(std::path::Path::new("tests/data/mnist-slice"))?;
-//! let loader = mnist_loader(data, 50, Some(42), &train_device);
-//! let mut model = ModelKind::SimpleCnn.init(&train_device);
+//! let loader = train::loader(std::sync::Arc::new(data), std::sync::Arc::new(MnistBatcher::default()), 50, Some(42), &device);
+//! let mut model = ModelKind::SimpleCnn.init(&device);
 //! let mut optim = train::sgd(0.9);
 //! for batch in loader.iter() {
-//!     let (next, loss) = train::train_step(model, &mut optim, &batch?, 0.01);
+//!     let (next, loss) = train::train_step(model, &mut optim, batch?, 0.01);
 //!     model = next;
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -21,26 +22,29 @@
 pub mod checkpoint;
 mod config;
 mod eval;
+mod step;
 mod trainer;
+mod transform;
 
 pub use config::{
-    ConfigError, LearningRate, OptimizerKind, TrainingConfig, TrainingStage, format_stages,
-    parse_stages,
+    ConfigError, LearningRate, OptimizerConfig, OptimizerKind, TrainingConfig, TrainingStage,
+    format_stages, parse_stages,
 };
-pub use eval::{Evaluation, evaluate};
-pub use trainer::read_config;
+pub use eval::{ClassOutOfRange, Evaluation, evaluate};
+pub use step::{
+    ClassificationOutput, Classifier, InferenceStep, ModelInit, TrainOutput, TrainStep,
+    classification_output, init_device, init_seeded, nll_loss, train_output, train_step,
+    trainable_params,
+};
 pub use trainer::{
-    HistoryRow, RunOutcome, RunSummary, StageResult, Trainer, epoch_seed, progress_line,
-    read_history,
+    HistoryRow, RunData, RunOutcome, RunSummary, StageResult, Trainer, epoch_seed, loader,
+    progress_line, read_config_json, read_history,
 };
+pub use transform::BatchTransform;
 
 use std::path::PathBuf;
 
-use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig, momentum::MomentumConfig};
-use burn::tensor::{Int, Tensor};
-
-use crate::data::MnistBatch;
-use crate::model::Model;
+use burn::optim::{ModuleOptimizer, SgdConfig, momentum::MomentumConfig};
 
 /// Why a training run stopped or could not start.
 #[derive(Debug, thiserror::Error)]
@@ -131,24 +135,23 @@ pub(crate) fn record_err(path: &std::path::Path, message: impl ToString) -> Trai
     }
 }
 
-/// How `config` differs from the `config.json` a run left in `out`: `None` when there is none,
-/// else the differing fields (empty when they are the same).
+/// How `config` (as [`Trainer::run_config`] gives it) differs from the `config.json` a run left
+/// in `out`: `None` when there is none, else the differing fields (empty when they are the
+/// same).
 pub fn saved_config_differences(
     out: &std::path::Path,
-    config: &TrainingConfig,
+    config: &serde_json::Value,
 ) -> Result<Option<Vec<String>>, TrainError> {
     let path = out.join("config.json");
     if !path.exists() {
         return Ok(None);
     }
-    Ok(Some(config_differences(&read_config(&path)?, config)))
+    Ok(Some(config_differences(&read_config_json(&path)?, config)))
 }
 
-/// The fields in which two configs differ, as `field: saved X, now Y`.
-pub fn config_differences(saved: &TrainingConfig, now: &TrainingConfig) -> Vec<String> {
-    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
-        (serde_json::to_value(saved), serde_json::to_value(now))
-    else {
+/// The top-level fields in which two configs (as JSON) differ, as `field: saved X, now Y`.
+pub fn config_differences(saved: &serde_json::Value, now: &serde_json::Value) -> Vec<String> {
+    let (serde_json::Value::Object(a), serde_json::Value::Object(b)) = (saved, now) else {
         return vec!["the configs cannot be compared".to_string()];
     };
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
@@ -172,16 +175,6 @@ pub(crate) fn write_json(
     crate::fsutil::write_atomic(path, &json).map_err(io_err(path))
 }
 
-/// Mean negative log-likelihood of `targets` under `log_probs` (`[B, 10]`), as PyTorch's
-/// `F.nll_loss`.
-pub fn nll_loss(log_probs: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-    let [batch, _] = log_probs.dims();
-    log_probs
-        .gather(1, targets.reshape([batch, 1]))
-        .mean()
-        .neg()
-}
-
 /// SGD with PyTorch's momentum semantics (dampening 0; burn's default dampening is 0.1).
 pub fn sgd(momentum: f64) -> ModuleOptimizer {
     sgd_config(momentum).init()
@@ -195,19 +188,4 @@ pub fn sgd_config(momentum: f64) -> SgdConfig {
             .with_dampening(0.0)
     });
     SgdConfig::new().with_momentum(momentum)
-}
-
-/// One optimizer step on `batch` at learning rate `lr`; returns the updated model and the
-/// batch's loss. `model` and `batch` must live on an autodiff device.
-pub fn train_step(
-    model: Model,
-    optim: &mut ModuleOptimizer,
-    batch: &MnistBatch,
-    lr: f64,
-) -> (Model, f32) {
-    let log_probs = model.forward(batch.images.clone());
-    let loss = nll_loss(log_probs, batch.targets.clone());
-    let loss_value = loss.clone().into_scalar::<f32>();
-    let grads = GradientsParams::from_grads(loss.backward(), &model);
-    (optim.step(lr, model, grads), loss_value)
 }

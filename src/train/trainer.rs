@@ -9,13 +9,21 @@
 //!
 //! Every epoch draws its shuffling, dropout and augmentation from `(seed, epoch)` alone, so a run
 //! resumed from the checkpoint of epoch k computes exactly what an uninterrupted run computes.
+//!
+//! Generic: any network that implements burn-train's step traits ([`Classifier`]), built from
+//! any config that implements [`ModelInit`], on any [`Dataset`] with any [`Batcher`].
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use std::sync::Arc;
+
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder, batcher::Batcher};
 use burn::data::dataset::Dataset;
+use burn::data::dataset::transform::PartialDataset;
+use burn::module::Module;
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -24,11 +32,10 @@ use rand::rngs::Xoshiro256PlusPlus;
 use super::checkpoint::{self, CheckpointState};
 use super::config::{TrainingConfig, TrainingStage};
 use super::eval::{Evaluation, evaluate};
-use super::{TrainError, io_err, record_err, train_step, write_json};
-use crate::backend::BackendKind;
-use crate::data::{MnistBatcher, MnistDataset, mnist_loader};
+use super::step::{Classifier, ModelInit, init_seeded, trainable_params};
+use super::transform::BatchTransform;
+use super::{TrainError, io_err, record_err, write_json};
 use crate::fsutil::write_atomic;
-use crate::model::Model;
 
 /// What one stage reached, evaluated on the test set after its last epoch.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -56,9 +63,9 @@ pub struct StageResult {
 /// Everything a run measured: written as `summary.json`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunSummary {
-    /// Network name.
+    /// Network name ([`ModelInit::name`]).
     pub model: String,
-    /// Backend name.
+    /// Backend name (`flex`, `ndarray`, `wgpu`, ..., see [`crate::BackendKind::name_of`]).
     pub backend: String,
     /// Trainable parameters (PyTorch's count).
     pub params: usize,
@@ -81,9 +88,9 @@ pub struct RunSummary {
 }
 
 /// A finished run: the trained model and what it measured.
-pub struct RunOutcome {
+pub struct RunOutcome<M> {
     /// The trained network (on the training device).
-    pub model: Model,
+    pub model: M,
     /// What was measured.
     pub summary: RunSummary,
     /// Loss of every step: `(step, epoch, loss, learning rate)`.
@@ -117,47 +124,137 @@ pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Runs a [`TrainingConfig`] on a backend, writing into an output directory.
+/// The data of a run: training and test items `I`, and the batcher that turns them into
+/// batches `B` (burn's `Dataset` and `Batcher`).
+pub struct RunData<I, B> {
+    /// Training items (cut to `limit_train` by the trainer).
+    pub train: Arc<dyn Dataset<I>>,
+    /// Test items, evaluated after each stage.
+    pub test: Arc<dyn Dataset<I>>,
+    /// Items to batches; the trainer gives it the device.
+    pub batcher: Arc<dyn Batcher<I, B>>,
+}
+
+impl<I, B> RunData<I, B> {
+    /// Training set, test set and batcher.
+    pub fn new(
+        train: impl Dataset<I> + 'static,
+        test: impl Dataset<I> + 'static,
+        batcher: impl Batcher<I, B> + 'static,
+    ) -> Self {
+        Self {
+            train: Arc::new(train),
+            test: Arc::new(test),
+            batcher: Arc::new(batcher),
+        }
+    }
+}
+
+impl<I, B> Clone for RunData<I, B> {
+    fn clone(&self) -> Self {
+        Self {
+            train: self.train.clone(),
+            test: self.test.clone(),
+            batcher: self.batcher.clone(),
+        }
+    }
+}
+
+/// burn's loader builder takes a `Batcher` by value; this shares one behind an `Arc`.
+struct SharedBatcher<I, B>(Arc<dyn Batcher<I, B>>);
+
+impl<I, B> Batcher<I, B> for SharedBatcher<I, B> {
+    fn batch(&self, items: Vec<I>, device: &Device) -> B {
+        self.0.batch(items, device)
+    }
+}
+
+/// A loader of `dataset` in batches of `batch_size` on `device`, reshuffled from
+/// `shuffle_seed` when given, in order otherwise. The device is always set: burn's builder would
+/// otherwise pick `Device::default()`, which prefers a GPU backend when one is compiled in.
+pub fn loader<I, B>(
+    dataset: Arc<dyn Dataset<I>>,
+    batcher: Arc<dyn Batcher<I, B>>,
+    batch_size: usize,
+    shuffle_seed: Option<u64>,
+    device: &Device,
+) -> Arc<dyn DataLoader<B>>
+where
+    I: Send + Sync + Clone + std::fmt::Debug + 'static,
+    B: Send + Clone + std::fmt::Debug + 'static,
+{
+    let builder = DataLoaderBuilder::new(SharedBatcher(batcher))
+        .batch_size(batch_size)
+        .set_device(device.clone());
+    match shuffle_seed {
+        Some(seed) => builder.shuffle(seed).build(dataset),
+        None => builder.build(dataset),
+    }
+}
+
+/// What a run writes as `config.json`: the network's config, the training config and the
+/// augmentation, so that the run can be repeated from its own folder.
+#[derive(serde::Serialize)]
+struct SavedConfig<'a, S> {
+    model: &'a S,
+    #[serde(flatten)]
+    training: &'a TrainingConfig,
+    augmentation: serde_json::Value,
+}
+
+/// Trains any [`Classifier`] from its [`ModelInit`] on any [`RunData`], on a [`Device`],
+/// writing into an output directory: report-style logs, per-epoch checkpoints, `config.json`,
+/// `history.csv`, `summary.json`, a divergence guard and exact resume.
 ///
 /// ```no_run
-/// use mnist_lab::{BackendKind, ModelKind};
-/// use mnist_lab::data::MnistDataset;
-/// use mnist_lab::train::{Trainer, TrainingConfig, parse_stages};
+/// use mnist_lab::data::{MnistBatcher, MnistDataset};
+/// use mnist_lab::model::{ModelConfig, SimpleCnnConfig};
+/// use mnist_lab::train::{RunData, Trainer, TrainingConfig, parse_stages};
 /// let dir = std::path::Path::new("tests/data/mnist-slice");
-/// let config = TrainingConfig::new(ModelKind::SimpleCnn, parse_stages("1@0.01")?);
-/// let outcome = Trainer::new(config, BackendKind::Flex, "runs/quick")?
-///     .fit(MnistDataset::train(dir)?, MnistDataset::test(dir)?)?;
+/// let data = RunData::new(MnistDataset::train(dir)?, MnistDataset::test(dir)?, MnistBatcher::default());
+/// let config = TrainingConfig::new(parse_stages("1@0.01")?);
+/// let outcome = Trainer::new(config, burn::tensor::Device::flex(), "runs/quick")?
+///     .fit(&ModelConfig::SimpleCnn(SimpleCnnConfig::new()), data)?;
 /// println!("{:.2}%", outcome.summary.stages[0].test_accuracy);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Trainer {
+pub struct Trainer<B> {
     config: TrainingConfig,
-    backend: BackendKind,
     device: Device,
     out: PathBuf,
     resume_from: Option<usize>,
     stop_after: Option<usize>,
     verbose: bool,
+    transform: Option<Arc<dyn BatchTransform<B>>>,
 }
 
-impl Trainer {
-    /// Checks the config and the backend before any work starts.
+impl<B> Trainer<B>
+where
+    B: Send + Clone + std::fmt::Debug + 'static,
+{
+    /// Checks the config before any work starts. `device` is the inference device (without
+    /// autodiff); training runs on `device.autodiff()`.
     pub fn new(
         config: TrainingConfig,
-        backend: BackendKind,
+        device: Device,
         out: impl Into<PathBuf>,
     ) -> Result<Self, TrainError> {
         config.validate()?;
-        let device = backend.device()?;
         Ok(Self {
             config,
-            backend,
-            device,
+            device: device.inner(),
             out: out.into(),
             resume_from: None,
             stop_after: None,
             verbose: true,
+            transform: None,
         })
+    }
+
+    /// Transforms every training batch before its step (augmentation; none by default).
+    pub fn with_transform(mut self, transform: impl BatchTransform<B> + 'static) -> Self {
+        self.transform = Some(Arc::new(transform));
+        self
     }
 
     /// Continues from the complete checkpoint of `epoch` in the output directory.
@@ -184,22 +281,42 @@ impl Trainer {
         &self.out
     }
 
-    fn init_model(&self, device: &Device) -> Model {
-        device.seed(self.config.seed);
-        self.config
-            .model
-            .init_with_dropout_at_test(self.config.mlp_dropout_at_test, device)
+    /// The config as it will be written to `config.json` for the network `model`.
+    pub fn run_config<S: ModelInit>(&self, model: &S) -> Result<serde_json::Value, TrainError> {
+        let path = self.out.join("config.json");
+        serde_json::to_value(SavedConfig {
+            model,
+            training: &self.config,
+            augmentation: self
+                .transform
+                .as_ref()
+                .map_or(serde_json::Value::Null, |t| t.describe()),
+        })
+        .map_err(|e| record_err(&path, e))
     }
 
-    /// Trains on `train` (cut to `limit_train`), evaluating on `test` after each stage.
-    pub fn fit(&self, train: MnistDataset, test: MnistDataset) -> Result<RunOutcome, TrainError> {
+    /// Trains the network `model` builds on `data.train` (cut to `limit_train`), evaluating on
+    /// `data.test` after each stage.
+    pub fn fit<S, I>(
+        &self,
+        model: &S,
+        data: RunData<I, B>,
+    ) -> Result<RunOutcome<S::Model>, TrainError>
+    where
+        S: ModelInit,
+        S::Model: Classifier<B>,
+        I: Send + Sync + Clone + std::fmt::Debug + 'static,
+    {
         let started = Instant::now();
         let config = &self.config;
-        let train = match config.limit_train {
-            Some(n) => train.limit(n),
-            None => train,
+        let spec = model;
+        let train: Arc<dyn Dataset<I>> = match config.limit_train {
+            Some(n) if n < data.train.len() => {
+                Arc::new(PartialDataset::new(data.train.clone(), 0, n))
+            }
+            _ => data.train.clone(),
         };
-        let (n_train, n_test) = (train.len(), test.len());
+        let (n_train, n_test) = (train.len(), data.test.len());
         if n_train == 0 {
             return Err(TrainError::EmptyData { what: "training" });
         }
@@ -209,8 +326,9 @@ impl Trainer {
         let train_device = self.device.clone().autodiff();
         let ckpt_dir = checkpoint::checkpoint_dir(&self.out);
         let config_path = self.out.join("config.json");
+        let run_config = self.run_config(spec)?;
         if self.resume_from.is_some()
-            && let Some(differences) = super::saved_config_differences(&self.out, config)?
+            && let Some(differences) = super::saved_config_differences(&self.out, &run_config)?
             && !differences.is_empty()
         {
             return Err(TrainError::ResumeMismatch {
@@ -218,7 +336,7 @@ impl Trainer {
                 differences,
             });
         }
-        write_json(&config_path, config)?;
+        write_json(&config_path, &run_config)?;
         // What an earlier process killed mid-write left behind (temporary files only).
         checkpoint::remove_partial(&ckpt_dir)?;
         checkpoint::remove_partial(&self.out)?;
@@ -227,8 +345,8 @@ impl Trainer {
             checkpoint::clear(&ckpt_dir)?;
         }
 
-        let mut model = self.init_model(&train_device);
-        let mut optim = config.optimizer();
+        let mut model = init_seeded(spec, config.seed, &train_device);
+        let mut optim = config.optimizer.init();
         let mut state = CheckpointState {
             epoch: 0,
             steps: 0,
@@ -241,10 +359,15 @@ impl Trainer {
             (model, optim, state) = checkpoint::load(&ckpt_dir, epoch, model, optim)?;
             history = read_history(&self.out.join("history.csv"), epoch)?;
         }
-        let params = model.param_counts();
-        let test_loader = mnist_loader(test, config.test_batch_size, None, &self.device);
+        let (params, params_total) = (trainable_params(&model), model.num_params());
+        let test_loader = loader(
+            data.test.clone(),
+            data.batcher.clone(),
+            config.test_batch_size,
+            None,
+            &self.device,
+        );
         let is_tty = std::io::stdout().is_terminal();
-        let background = MnistBatcher::default().normalize(0);
 
         let last_epoch = self
             .stop_after
@@ -256,7 +379,13 @@ impl Trainer {
             let stage = config.stages[stage_index];
             let seed = epoch_seed(config.seed, epoch);
             train_device.seed(seed);
-            let loader = mnist_loader(train.clone(), config.batch_size, Some(seed), &train_device);
+            let loader = loader(
+                train.clone(),
+                data.batcher.clone(),
+                config.batch_size,
+                Some(seed),
+                &train_device,
+            );
             let mut augment_rng = Xoshiro256PlusPlus::seed_from_u64(seed);
             let bar = (self.verbose && is_tty).then(|| epoch_bar(epoch, n_train));
             let mut seen = 0;
@@ -264,11 +393,10 @@ impl Trainer {
             let epoch_start = Instant::now();
             for (i, batch) in loader.iter().enumerate() {
                 let mut batch = batch.map_err(TrainError::Data)?;
-                if let Some(augmentation) = &config.augmentation {
-                    batch.images = augmentation.apply(batch.images, &mut augment_rng, background);
+                if let Some(transform) = &self.transform {
+                    batch = transform.apply(batch, &mut augment_rng);
                 }
-                let [n] = batch.targets.dims();
-                let (next, loss) = train_step(model, &mut optim, &batch, stage.learning_rate);
+                let (next, loss, n) = step_counted(model, &mut optim, batch, stage.learning_rate);
                 model = next;
                 if !loss.is_finite() {
                     // The losses up to the divergence are kept for inspection (a resume reads
@@ -330,10 +458,10 @@ impl Trainer {
         }
 
         let summary = RunSummary {
-            model: config.model.to_string(),
-            backend: self.backend.to_string(),
-            params: params.trainable,
-            params_total: params.total,
+            model: spec.name(),
+            backend: crate::backend::BackendKind::name_of(&self.device),
+            params,
+            params_total,
             stages: state.stages,
             train_images_per_sec: if state.train_seconds > 0.0 {
                 state.images_trained as f64 / state.train_seconds
@@ -353,6 +481,23 @@ impl Trainer {
             history,
         })
     }
+}
+
+/// [`train_step`], also returning how many items the batch held (from the step's targets).
+fn step_counted<M, B>(
+    model: M,
+    optim: &mut burn::optim::ModuleOptimizer,
+    batch: B,
+    lr: f64,
+) -> (M, f32, usize)
+where
+    M: Classifier<B>,
+{
+    use super::step::{TrainOutput, TrainStep};
+    let TrainOutput { grads, item } = TrainStep::step(&model, batch);
+    let [n] = item.targets.dims();
+    let loss = item.loss.into_scalar::<f32>();
+    (model.optimize(optim, lr.into(), grads), loss, n)
 }
 
 /// A terminal progress bar over one epoch's images (plain log lines are printed above it).
@@ -381,14 +526,22 @@ fn stage_result(stage: TrainingStage, eval: &Evaluation, recent_losses: &[f64]) 
             .iter()
             .map(|a| 100.0 * a)
             .collect(),
-        confusion: eval.confusion.iter().map(|row| row.to_vec()).collect(),
+        confusion: eval.confusion.clone(),
     }
 }
 
-/// Reads a run's `config.json`.
-pub fn read_config(path: &Path) -> Result<TrainingConfig, TrainError> {
+/// Reads a run's `config.json` as JSON (the network's config under `model`, the training
+/// config's fields, `augmentation`).
+pub fn read_config_json(path: &Path) -> Result<serde_json::Value, TrainError> {
     let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-    serde_json::from_str(&text).map_err(|e| record_err(path, format!("not a training config: {e}")))
+    serde_json::from_str(&text).map_err(|e| {
+        record_err(
+            path,
+            format!(
+                "is not valid JSON ({e}); delete it, or the whole run directory, to start afresh"
+            ),
+        )
+    })
 }
 
 const HISTORY_HEADER: &str = "step,epoch,loss,lr";

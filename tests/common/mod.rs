@@ -37,3 +37,40 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// MNIST items as the trainer takes them, batched by [`mnist_lab::data::MnistBatcher`].
+pub fn mnist_data(
+    train: mnist_lab::data::MnistDataset,
+    test: mnist_lab::data::MnistDataset,
+) -> mnist_lab::train::RunData<mnist_lab::data::MnistItem, mnist_lab::data::ImageBatch> {
+    mnist_lab::train::RunData::new(train, test, mnist_lab::data::MnistBatcher::default())
+}
+
+/// `config` trained quietly on flex into `out`.
+pub fn fit_on_flex(
+    config: &mnist_lab::experiment::RunConfig,
+    out: &std::path::Path,
+    train: mnist_lab::data::MnistDataset,
+    test: mnist_lab::data::MnistDataset,
+) -> mnist_lab::train::RunOutcome<mnist_lab::Model> {
+    config
+        .trainer(Device::flex(), out)
+        .unwrap()
+        .quiet()
+        .fit(&config.model, mnist_data(train, test))
+        .unwrap()
+}
+
+/// One of our networks with the report's defaults, `stages`, the first `limit` training images.
+pub fn run_config(
+    model: mnist_lab::ModelKind,
+    stages: &str,
+    limit: usize,
+) -> mnist_lab::experiment::RunConfig {
+    let mut config = mnist_lab::experiment::RunConfig::new(
+        model.config(),
+        mnist_lab::train::parse_stages(stages).unwrap(),
+    );
+    config.training.limit_train = Some(limit);
+    config
+}

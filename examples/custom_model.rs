@@ -1,0 +1,126 @@
+//! Your own network through mnist-lab's trainer: a LeNet-5 written here, trained on
+//! Fashion-MNIST (`apt-get install dataset-fashion-mnist`; MNIST with `--data-dir`), with
+//! checkpoints, exact `--resume`, `summary.json` and safetensors weights for PyTorch.
+//!
+//! `cargo run --release --example custom_model -- --epochs 3`
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::{log_softmax, relu};
+use burn::tensor::{Device, Tensor};
+use clap::Parser;
+use mnist_lab::data::{ImageBatch, ImageBatcher, ImageDataset, Normalization, Split};
+use mnist_lab::train::{self, ClassificationOutput, RunData, Trainer, TrainingConfig};
+
+/// LeNet-5 (LeCun et al. 1998) with ReLU: conv 6@5x5 (padded), pool, conv 16@5x5, pool,
+/// 120, 84, classes.
+#[derive(Module, Debug)]
+pub struct LeNet5 {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    pool: AvgPool2d,
+    fc1: Linear,
+    fc2: Linear,
+    fc3: Linear,
+}
+
+/// Its config: what `config.json` records under `model`.
+#[derive(Config, Debug)]
+pub struct LeNet5Config {
+    /// Output classes (the data set's).
+    pub classes: usize,
+}
+
+impl train::ModelInit for LeNet5Config {
+    type Model = LeNet5;
+    fn init(&self, device: &Device) -> LeNet5 {
+        LeNet5 {
+            conv1: Conv2dConfig::new([1, 6], [5, 5])
+                .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
+                .init(device),
+            conv2: Conv2dConfig::new([6, 16], [5, 5]).init(device),
+            pool: AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            fc1: LinearConfig::new(16 * 5 * 5, 120).init(device),
+            fc2: LinearConfig::new(120, 84).init(device),
+            fc3: LinearConfig::new(84, self.classes).init(device),
+        }
+    }
+    fn name(&self) -> String {
+        "lenet5".into()
+    }
+}
+
+impl LeNet5 {
+    /// Log-probabilities `[B, classes]` of `[B, 1, 28, 28]` images.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = self.pool.forward(relu(self.conv1.forward(x))); // 6 x 14 x 14
+        let x = self.pool.forward(relu(self.conv2.forward(x))); // 16 x 5 x 5
+        let x = relu(self.fc1.forward(x.flatten(1, 3)));
+        log_softmax(self.fc3.forward(relu(self.fc2.forward(x))), 1)
+    }
+    fn output(&self, batch: ImageBatch) -> ClassificationOutput {
+        train::classification_output(self.forward(batch.images), batch.targets)
+    }
+}
+
+// burn-train's step traits: what our trainer (and burn's Learner) asks of a network.
+impl train::TrainStep for LeNet5 {
+    type Input = ImageBatch;
+    type Output = ClassificationOutput;
+    fn step(&self, batch: ImageBatch) -> train::TrainOutput<ClassificationOutput> {
+        train::train_output(self, self.output(batch))
+    }
+}
+impl train::InferenceStep for LeNet5 {
+    type Input = ImageBatch;
+    type Output = ClassificationOutput;
+    fn step(&self, batch: ImageBatch) -> ClassificationOutput {
+        self.output(batch)
+    }
+}
+
+/// Train a LeNet-5 written in this file with mnist-lab's trainer.
+#[derive(Parser)]
+struct Args {
+    /// A directory with the four files under MNIST's names (Fashion-MNIST, MNIST, KMNIST).
+    #[arg(long, default_value = "/usr/share/datasets/fashion-mnist")]
+    data_dir: std::path::PathBuf,
+    /// Where checkpoints, config.json, history.csv, summary.json and the weights go.
+    #[arg(long, default_value = "runs/custom_model")]
+    out: std::path::PathBuf,
+    /// Epochs at learning rate 0.01 (SGD, momentum 0.9, batch 50).
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Continue from the checkpoint of this epoch.
+    #[arg(long)]
+    resume: Option<usize>,
+}
+
+fn main() {
+    mnist_lab::cli::run_example(|| {
+        let args = Args::parse();
+        let train = ImageDataset::split(&args.data_dir, Split::Train)?;
+        let test = ImageDataset::split(&args.data_dir, Split::Test)?;
+        let batcher = ImageBatcher::new(Normalization::of(&train)); // measured, not MNIST's
+        let model = LeNet5Config::new(train.num_classes());
+        let config = TrainingConfig::new(vec![train::TrainingStage::new(args.epochs, 0.01)]);
+        let mut trainer = Trainer::new(config, Device::flex(), &args.out)?;
+        if let Some(epoch) = args.resume {
+            trainer = trainer.resume_from(epoch);
+        }
+        let outcome = trainer.fit(&model, RunData::new(train, test, batcher))?;
+        let weights = args.out.join("model.safetensors");
+        mnist_lab::interop::save_module(&outcome.model, &weights, &Default::default(), "lenet5")?;
+        let stage = &outcome.summary.stages[0];
+        println!(
+            "LeNet-5: {:.2}% after {} epochs",
+            stage.test_accuracy, args.epochs
+        );
+        println!("per class (%): {:.1?}", stage.per_class_accuracy);
+        println!("weights: {}", weights.display());
+        Ok(())
+    });
+}
