@@ -7,10 +7,10 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use burn::config::Config;
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
+use burn::tensor::Device;
 use burn::tensor::activation::{log_softmax, relu};
-use burn::tensor::{Device, Tensor};
 use mnist_lab::data::{
     IdxImages, ImageBatch, ImageBatcher, ImageDataError, ImageDataset, ImageItem, MnistDataset,
     Normalization, idx,
@@ -22,7 +22,7 @@ use mnist_lab::train::{
     TrainStep, Trainer, TrainingConfig, checkpoint, parse_stages,
 };
 
-use common::serial;
+use common::{serial, weights};
 
 /// A two-layer perceptron of our own: not one of the crate's networks.
 #[derive(Module, Debug)]
@@ -73,19 +73,6 @@ impl InferenceStep for TinyNet {
     fn step(&self, batch: ImageBatch) -> ClassificationOutput {
         self.output(batch)
     }
-}
-
-fn weights<M: Module>(model: &M) -> Vec<Vec<f32>> {
-    struct Collect(Vec<Vec<f32>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0
-                .push(param.val().into_data().try_to_vec::<f32>().unwrap());
-        }
-    }
-    let mut c = Collect(vec![]);
-    model.visit(&mut c);
-    c.0
 }
 
 /// The first `n` images of `data` as `root/digit-<label>/<index>.png`.

@@ -418,9 +418,11 @@ fn a_complex_cnn_trains_the_same_with_either_kernel() {
             "step {step}: {a} vs {b} ({ours:?} vs {burn:?})"
         );
     }
+    // After 4 steps (~26% accuracy) many of the 300 images sit near a decision boundary: the
+    // drift above flips up to 2 of them on an AVX2-only host (Zen 3), none on a Zen 5.
     let accuracy = |i: usize| outcomes[i].summary.stages.last().unwrap().test_accuracy;
     assert!(
-        (accuracy(0) - accuracy(1)).abs() <= 1.0 / 3.0 + 1e-9,
+        (accuracy(0) - accuracy(1)).abs() <= 1.0 + 1e-9,
         "{} vs {}",
         accuracy(0),
         accuracy(1)

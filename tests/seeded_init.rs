@@ -3,25 +3,10 @@
 
 mod common;
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::Tensor;
 use mnist_lab::ModelKind;
 use mnist_lab::train::init_seeded;
 
-use common::{compiled_devices, serial};
-
-fn weights<M: Module>(model: &M) -> Vec<Vec<f32>> {
-    struct Collect(Vec<Vec<f32>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0
-                .push(param.val().into_data().try_to_vec::<f32>().unwrap());
-        }
-    }
-    let mut c = Collect(vec![]);
-    model.visit(&mut c);
-    c.0
-}
+use common::{compiled_devices, serial, weights};
 
 #[test]
 fn the_same_seed_gives_the_same_weights_on_every_backend() {

@@ -5,8 +5,6 @@ mod common;
 
 use std::path::Path;
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::Tensor;
 use mnist_lab::data::{Augmentation, ImageBatch, MnistBatcher, MnistDataset, MnistItem};
 use mnist_lab::experiment::RunConfig;
 use mnist_lab::train::{
@@ -14,7 +12,7 @@ use mnist_lab::train::{
 };
 use mnist_lab::{BackendKind, Model, ModelKind};
 
-use common::serial;
+use common::{serial, weights};
 
 type Data = RunData<MnistItem, ImageBatch>;
 
@@ -51,20 +49,6 @@ fn run(config: RunConfig, out: &Path) -> RunOutcome<Model> {
     flex_trainer(&config, out)
         .fit(&config.model, data())
         .unwrap()
-}
-
-/// Every float tensor of a model (weights, biases, batch-norm statistics), in order.
-fn weights(model: &Model) -> Vec<Vec<f32>> {
-    struct Collect(Vec<Vec<f32>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0
-                .push(param.val().into_data().try_to_vec::<f32>().unwrap());
-        }
-    }
-    let mut c = Collect(vec![]);
-    model.visit(&mut c);
-    c.0
 }
 
 fn losses(outcome: &RunOutcome<Model>) -> Vec<f32> {

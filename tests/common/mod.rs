@@ -74,3 +74,19 @@ pub fn run_config(
     config.training.limit_train = Some(limit);
     config
 }
+
+/// Every float tensor of a module (weights, biases, batch-norm statistics), in order.
+pub fn weights<M: burn::module::Module>(model: &M) -> Vec<Vec<f32>> {
+    use burn::module::{ModuleVisitor, Param};
+    use burn::tensor::Tensor;
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0
+                .push(param.val().into_data().try_to_vec::<f32>().unwrap());
+        }
+    }
+    let mut c = Collect(vec![]);
+    model.visit(&mut c);
+    c.0
+}
