@@ -10,7 +10,7 @@
 use burn::optim::lr_scheduler::LrSchedulerConfig;
 use burn::optim::lr_scheduler::sequential::SequentialLrSchedulerConfig;
 use burn_train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
-use burn_train::{ExecutionStrategy, Learner, SupervisedTraining};
+use burn_train::{ExecutionStrategy, Learner, MultiDeviceOptim, SupervisedTraining};
 use clap::Parser;
 use mnist_lab::cli::CommonArgs;
 use mnist_lab::data::{MnistDataset, mnist_loader};
@@ -31,6 +31,10 @@ struct Args {
     /// Continue from burn's checkpoint of this epoch in the output directory.
     #[arg(long)]
     resume: Option<usize>,
+    /// Run burn's multi-device strategy over this many copies of the device (data parallel,
+    /// optimizer on the first); 1 is the single-device strategy.
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
 }
 
 fn main() {
@@ -66,7 +70,16 @@ fn main() {
         let mut training = SupervisedTraining::new(&out, train_loader, test_loader.clone())
             // Always name the device: burn's default strategy runs on `Device::default()`,
             // which prefers a GPU backend whenever one is compiled in.
-            .with_training_strategy(ExecutionStrategy::single(train_device.clone()).into())
+            .with_training_strategy(
+                match args.devices {
+                    0 | 1 => ExecutionStrategy::single(train_device.clone()),
+                    n => ExecutionStrategy::multi(
+                        vec![train_device.clone(); n],
+                        MultiDeviceOptim::OptimMainDevice,
+                    ),
+                }
+                .into(),
+            )
             .metric_train_numeric(AccuracyMetric::new())
             .metric_valid_numeric(AccuracyMetric::new())
             .metric_train_numeric(LossMetric::new())
