@@ -258,7 +258,8 @@ impl KeyNames {
     }
 }
 
-/// `text` with the regex metacharacters escaped.
+/// `text` with the regex metacharacters escaped, for burn-store's `KeyRemapper` patterns
+/// (written here: `regex`, which has `escape`, is only burn-store's dependency, not ours).
 fn regex_escape(text: &str) -> String {
     text.chars()
         .flat_map(|c| {

@@ -354,3 +354,40 @@ fn idx_data_of_any_size_and_class_count_trains_our_networks() {
         "{err}"
     );
 }
+
+#[test]
+fn the_general_image_path_gives_mnists_batches_exactly() {
+    use burn::data::dataloader::batcher::Batcher;
+    use burn::data::dataset::Dataset;
+    use mnist_lab::data::{MnistBatcher, Split};
+    let dir = common::slice_dir();
+    let (general, mnist) = (
+        ImageDataset::split(&dir, Split::Test).unwrap(),
+        MnistDataset::test(&dir).unwrap(),
+    );
+    let device = Device::flex();
+    let ours = ImageBatcher::new(Normalization::mnist())
+        .batch((0..64).map(|i| general.get(i).unwrap()).collect(), &device);
+    let theirs =
+        MnistBatcher::default().batch((0..64).map(|i| mnist.get(i).unwrap()).collect(), &device);
+    assert_eq!(ours.images.dims(), [64, 1, 28, 28]);
+    assert_eq!(
+        ours.images.into_data().try_to_vec::<f32>().unwrap(),
+        theirs.images.into_data().try_to_vec::<f32>().unwrap()
+    );
+    assert_eq!(
+        ours.targets
+            .into_data_as::<i64>()
+            .try_to_vec::<i64>()
+            .unwrap(),
+        theirs
+            .targets
+            .into_data_as::<i64>()
+            .try_to_vec::<i64>()
+            .unwrap()
+    );
+    // A directory without the files says which one is missing.
+    let empty = tempfile::tempdir().unwrap();
+    let err = ImageDataset::split(empty.path(), Split::Train).unwrap_err();
+    assert!(err.to_string().contains("train-images-idx3-ubyte"), "{err}");
+}

@@ -24,6 +24,23 @@ pub enum Split {
     Test,
 }
 
+impl Split {
+    /// The image and label files of this split in `dir`, under MNIST's names (raw or `.gz`).
+    pub(crate) fn files(self, dir: &Path) -> Result<(PathBuf, PathBuf), SourceError> {
+        let (images, labels) = match self {
+            Split::Train => (MNIST_FILES[0].stem, MNIST_FILES[1].stem),
+            Split::Test => (MNIST_FILES[2].stem, MNIST_FILES[3].stem),
+        };
+        let find = |stem: &str| {
+            find_file(dir, stem).ok_or_else(|| SourceError::MissingFile {
+                dir: dir.to_path_buf(),
+                stem: stem.to_string(),
+            })
+        };
+        Ok((find(images)?, find(labels)?))
+    }
+}
+
 /// Which data set the files hold: the same format, other class names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Flavor {
@@ -89,17 +106,8 @@ impl MnistDataset {
 
     /// One split from a directory; the file names are the standard ones.
     pub fn split(dir: &Path, split: Split) -> Result<Self, SourceError> {
-        let (images, labels) = match split {
-            Split::Train => (MNIST_FILES[0].stem, MNIST_FILES[1].stem),
-            Split::Test => (MNIST_FILES[2].stem, MNIST_FILES[3].stem),
-        };
-        let find = |stem: &str| {
-            find_file(dir, stem).ok_or_else(|| SourceError::MissingFile {
-                dir: dir.to_path_buf(),
-                stem: stem.to_string(),
-            })
-        };
-        Ok(Self::from_files(&find(images)?, &find(labels)?)?)
+        let (images, labels) = split.files(dir)?;
+        Ok(Self::from_files(&images, &labels)?)
     }
 
     /// Reads an image file and its label file, checking that they are 28x28, pair up, and that

@@ -47,6 +47,9 @@ pub enum ImageDataError {
     /// An IDX file could not be read.
     #[error(transparent)]
     Idx(#[from] IdxError),
+    /// A split's files are not in the directory.
+    #[error(transparent)]
+    Source(#[from] super::SourceError),
     /// A folder or file could not be read.
     #[error("{}: cannot read: {source}", path.display())]
     Io {
@@ -130,24 +133,6 @@ pub struct ImageDataset {
 }
 
 impl ImageDataset {
-    /// A data set from planar pixels (`labels.len()` images of `shape`), labels and class
-    /// names. `None` when the sizes do not fit together or a label has no class name.
-    pub fn from_parts(
-        pixels: Vec<u8>,
-        labels: Vec<usize>,
-        shape: [usize; 3],
-        class_names: Vec<String>,
-    ) -> Option<Self> {
-        let fits = pixels.len() == labels.len() * shape.iter().product::<usize>()
-            && labels.iter().all(|&l| l < class_names.len());
-        fits.then(|| Self {
-            pixels: Arc::new(pixels),
-            labels: Arc::new(labels),
-            shape,
-            class_names: Arc::new(class_names),
-        })
-    }
-
     /// An IDX image file of any `rows x cols` and its label file (MNIST, Fashion-MNIST, KMNIST,
     /// EMNIST: raw or gzipped). The classes are `0..=max label`, named by their numbers.
     pub fn from_idx_files(images_path: &Path, labels_path: &Path) -> Result<Self, ImageDataError> {
@@ -174,20 +159,8 @@ impl ImageDataset {
     /// MNIST, Fashion-MNIST (`/usr/share/datasets/fashion-mnist`), KMNIST, EMNIST converted to
     /// these names.
     pub fn split(dir: &Path, split: super::Split) -> Result<Self, ImageDataError> {
-        let [train_images, train_labels, test_images, test_labels] =
-            super::source::MNIST_FILES.map(|f| f.stem);
-        let (images, labels) = match split {
-            super::Split::Train => (train_images, train_labels),
-            super::Split::Test => (test_images, test_labels),
-        };
-        let find = |stem: &str| {
-            super::source::find_file(dir, stem).ok_or_else(|| {
-                ImageDataError::Idx(IdxError::Missing {
-                    path: dir.join(format!("{stem}[.gz]")),
-                })
-            })
-        };
-        Self::from_idx_files(&find(images)?, &find(labels)?)
+        let (images, labels) = split.files(dir)?;
+        Self::from_idx_files(&images, &labels)
     }
 
     /// A folder in torchvision's `ImageFolder` layout: one sub-folder per class (sorted by

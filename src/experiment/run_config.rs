@@ -104,23 +104,19 @@ impl RunConfig {
 }
 
 /// `config.json` as the crate wrote it up to 2026-11 (one flat struct naming one of the five
-/// networks).
+/// networks). A missing field takes [`TrainingConfig`]'s default, as it did then.
 #[derive(serde::Deserialize)]
 struct LegacyConfig {
     model: ModelKind,
     stages: Vec<TrainingStage>,
-    #[serde(default = "default_batch")]
-    batch_size: usize,
-    #[serde(default = "default_test_batch")]
-    test_batch_size: usize,
+    batch_size: Option<usize>,
+    test_batch_size: Option<usize>,
     #[serde(default)]
     optimizer: OptimizerKind,
-    #[serde(default = "default_momentum")]
-    momentum: f64,
-    #[serde(default = "default_seed")]
-    seed: u64,
-    #[serde(default = "default_log_interval")]
-    log_interval: usize,
+    /// SGD momentum; the old default was the report's 0.9.
+    momentum: Option<f64>,
+    seed: Option<u64>,
+    log_interval: Option<usize>,
     #[serde(default)]
     limit_train: Option<usize>,
     #[serde(default)]
@@ -131,22 +127,6 @@ struct LegacyConfig {
     weight_decay: Option<f64>,
 }
 
-fn default_batch() -> usize {
-    50
-}
-fn default_test_batch() -> usize {
-    100
-}
-fn default_momentum() -> f64 {
-    0.9
-}
-fn default_seed() -> u64 {
-    42
-}
-fn default_log_interval() -> usize {
-    100
-}
-
 impl From<LegacyConfig> for RunConfig {
     fn from(c: LegacyConfig) -> Self {
         let model = match c.model {
@@ -155,13 +135,18 @@ impl From<LegacyConfig> for RunConfig {
             ),
             kind => kind.config(),
         };
-        let training = TrainingConfig::new(c.stages)
-            .with_batch_size(c.batch_size)
-            .with_test_batch_size(c.test_batch_size)
-            .with_optimizer(c.optimizer.config(c.momentum, c.weight_decay))
-            .with_seed(c.seed)
-            .with_log_interval(c.log_interval)
-            .with_limit_train(c.limit_train);
+        let defaults = TrainingConfig::new(c.stages);
+        let training = TrainingConfig {
+            batch_size: c.batch_size.unwrap_or(defaults.batch_size),
+            test_batch_size: c.test_batch_size.unwrap_or(defaults.test_batch_size),
+            optimizer: c
+                .optimizer
+                .config(c.momentum.unwrap_or(0.9), c.weight_decay),
+            seed: c.seed.unwrap_or(defaults.seed),
+            log_interval: c.log_interval.unwrap_or(defaults.log_interval),
+            limit_train: c.limit_train,
+            ..defaults
+        };
         Self {
             model,
             training,

@@ -151,9 +151,24 @@ pub fn train_step<M, B>(model: M, optim: &mut ModuleOptimizer, batch: B, lr: f64
 where
     M: TrainStep<Input = B, Output = ClassificationOutput> + Module,
 {
+    let (model, loss, _) = train_step_counted(model, optim, batch, lr);
+    (model, loss)
+}
+
+/// [`train_step`], also returning how many items the batch held (from its targets).
+pub(crate) fn train_step_counted<M, B>(
+    model: M,
+    optim: &mut ModuleOptimizer,
+    batch: B,
+    lr: f64,
+) -> (M, f32, usize)
+where
+    M: TrainStep<Input = B, Output = ClassificationOutput> + Module,
+{
     let TrainOutput { grads, item } = TrainStep::step(&model, batch);
+    let [n] = item.targets.dims();
     let loss = item.loss.into_scalar::<f32>();
-    (model.optimize(optim, lr.into(), grads), loss)
+    (model.optimize(optim, lr.into(), grads), loss, n)
 }
 
 /// Trainable parameters of a model on an autodiff device (PyTorch's

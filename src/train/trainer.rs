@@ -32,7 +32,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use super::checkpoint::{self, CheckpointState};
 use super::config::{TrainingConfig, TrainingStage};
 use super::eval::{Evaluation, evaluate};
-use super::step::{Classifier, ModelInit, init_seeded, trainable_params};
+use super::step::{Classifier, ModelInit, init_seeded, train_step_counted, trainable_params};
 use super::transform::BatchTransform;
 use super::{TrainError, io_err, record_err, write_json};
 use crate::fsutil::write_atomic;
@@ -295,11 +295,11 @@ where
         .map_err(|e| record_err(&path, e))
     }
 
-    /// Trains the network `model` builds on `data.train` (cut to `limit_train`), evaluating on
+    /// Trains the network `spec` builds on `data.train` (cut to `limit_train`), evaluating on
     /// `data.test` after each stage.
     pub fn fit<S, I>(
         &self,
-        model: &S,
+        spec: &S,
         data: RunData<I, B>,
     ) -> Result<RunOutcome<S::Model>, TrainError>
     where
@@ -309,7 +309,6 @@ where
     {
         let started = Instant::now();
         let config = &self.config;
-        let spec = model;
         let train: Arc<dyn Dataset<I>> = match config.limit_train {
             Some(n) if n < data.train.len() => {
                 Arc::new(PartialDataset::new(data.train.clone(), 0, n))
@@ -396,7 +395,8 @@ where
                 if let Some(transform) = &self.transform {
                     batch = transform.apply(batch, &mut augment_rng);
                 }
-                let (next, loss, n) = step_counted(model, &mut optim, batch, stage.learning_rate);
+                let (next, loss, n) =
+                    train_step_counted(model, &mut optim, batch, stage.learning_rate);
                 model = next;
                 if !loss.is_finite() {
                     // The losses up to the divergence are kept for inspection (a resume reads
@@ -481,23 +481,6 @@ where
             history,
         })
     }
-}
-
-/// [`train_step`], also returning how many items the batch held (from the step's targets).
-fn step_counted<M, B>(
-    model: M,
-    optim: &mut burn::optim::ModuleOptimizer,
-    batch: B,
-    lr: f64,
-) -> (M, f32, usize)
-where
-    M: Classifier<B>,
-{
-    use super::step::{TrainOutput, TrainStep};
-    let TrainOutput { grads, item } = TrainStep::step(&model, batch);
-    let [n] = item.targets.dims();
-    let loss = item.loss.into_scalar::<f32>();
-    (model.optimize(optim, lr.into(), grads), loss, n)
 }
 
 /// A terminal progress bar over one epoch's images (plain log lines are printed above it).
