@@ -263,7 +263,9 @@ impl OptimizerConfig {
         }
     }
 
-    /// SGD's momentum (0 without), `None` for Adam and AdamW.
+    /// SGD's momentum (0 without), `None` for Adam and AdamW. (burn's optimizer configs keep
+    /// their fields private; this and [`weight_decay`](Self::weight_decay) read them from the
+    /// serialized form, the one `config.json` holds.)
     pub fn momentum(&self) -> Option<f64> {
         let Self::Sgd(c) = self else { return None };
         let value = serde_json::to_value(c).ok()?;
