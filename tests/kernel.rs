@@ -77,16 +77,44 @@ fn layer(
     layer
 }
 
-/// Output and the gradients of input, weight and bias of `sum(conv(x) * r)`.
+/// Runs `f` and asserts that our kernel for `op` ran `expected` times in it (on this thread):
+/// a comparison with burn proves nothing if ours silently fell back.
+fn expect_runs<R>(op: Op, expected: u64, what: &str, f: impl FnOnce() -> R) -> R {
+    let before = kernel::our_kernel_runs(op);
+    let result = f();
+    let ran = kernel::our_kernel_runs(op) - before;
+    assert_eq!(ran, expected, "{what}: our {op:?} kernel ran {ran} times");
+    result
+}
+
+/// Output and the gradients of input, weight and bias of `sum(conv(x) * r)`; with `ours`,
+/// asserts that our four kernels (forward and three gradients) ran.
 fn forward_backward(layer: &Conv2d, x: Tensor<4>, ours: bool) -> [Vec<f32>; 4] {
+    let r = |y: &Tensor<4>| tensor(y.dims(), 3, &y.device());
+    forward_backward_with(layer, x, r, if ours { Some(4) } else { None })
+}
+
+/// [`forward_backward`] with the output's gradient `r(y)`; `Some(n)`: by our kernel, which must
+/// run `n` times; `None`: by `Conv2d::forward`.
+fn forward_backward_with(
+    layer: &Conv2d,
+    x: Tensor<4>,
+    r: impl Fn(&Tensor<4>) -> Tensor<4>,
+    ours: Option<u64>,
+) -> [Vec<f32>; 4] {
     let x = x.require_grad();
-    let y = if ours {
-        kernel::conv2d(layer, x.clone())
-    } else {
-        layer.forward(x.clone())
+    let (y, grads) = match ours {
+        Some(runs) => expect_runs(Op::Conv2d, runs, "conv forward and backward", || {
+            let y = kernel::conv2d(layer, x.clone());
+            let grads = y.clone().mul(r(&y)).sum().backward();
+            (y, grads)
+        }),
+        None => {
+            let y = layer.forward(x.clone());
+            let grads = y.clone().mul(r(&y)).sum().backward();
+            (y, grads)
+        }
     };
-    let r = tensor(y.dims(), 3, &y.device());
-    let grads = y.clone().mul(r).sum().backward();
     let bias = layer.bias.as_ref().unwrap().val();
     [
         values(y),
@@ -203,16 +231,32 @@ fn norm_layer(channels: usize, device: &Device) -> BatchNorm {
 }
 
 /// Output, gradients of input, gamma and beta of `sum(bn(x) * r)`, and the running mean and
-/// variance afterwards.
+/// variance afterwards; with `ours`, asserts that our three kernels (statistics, normalization,
+/// gradient) ran.
 fn norm_forward_backward(bn: &BatchNorm, x: Tensor<4>, ours: bool) -> [Vec<f32>; 6] {
+    let r = |y: &Tensor<4>| tensor(y.dims(), 12, &y.device());
+    norm_forward_backward_with(bn, x, r, ours)
+}
+
+/// [`norm_forward_backward`] with the output's gradient `r(y)`.
+fn norm_forward_backward_with(
+    bn: &BatchNorm,
+    x: Tensor<4>,
+    r: impl Fn(&Tensor<4>) -> Tensor<4>,
+    ours: bool,
+) -> [Vec<f32>; 6] {
     let x = x.require_grad();
-    let y = if ours {
-        kernel::batch_norm(bn, x.clone())
+    let (y, grads) = if ours {
+        expect_runs(Op::BatchNorm, 3, "batch norm forward and backward", || {
+            let y = kernel::batch_norm(bn, x.clone());
+            let grads = y.clone().mul(r(&y)).sum().backward();
+            (y, grads)
+        })
     } else {
-        bn.forward(x.clone())
+        let y = bn.forward(x.clone());
+        let grads = y.clone().mul(r(&y)).sum().backward();
+        (y, grads)
     };
-    let r = tensor(y.dims(), 12, &y.device());
-    let grads = y.clone().mul(r).sum().backward();
     [
         values(y),
         values(x.grad(&grads).unwrap()),
@@ -327,16 +371,32 @@ impl Drop for RestoreOurKernels {
     }
 }
 
-/// Output and input gradient of `sum(pool(x) * r)`.
+/// Output and input gradient of `sum(pool(x) * r)`; with `ours`, asserts that our two kernels
+/// (forward, gradient) ran.
 fn pool_forward_backward(pool: &MaxPool2d, x: Tensor<4>, ours: bool) -> [Vec<f32>; 2] {
+    let r = |y: &Tensor<4>| tensor(y.dims(), 7, &y.device());
+    pool_forward_backward_with(pool, x, r, ours)
+}
+
+/// [`pool_forward_backward`] with the output's gradient `r(y)`.
+fn pool_forward_backward_with(
+    pool: &MaxPool2d,
+    x: Tensor<4>,
+    r: impl Fn(&Tensor<4>) -> Tensor<4>,
+    ours: bool,
+) -> [Vec<f32>; 2] {
     let x = x.require_grad();
-    let y = if ours {
-        kernel::max_pool2d(pool, x.clone())
+    let (y, grads) = if ours {
+        expect_runs(Op::MaxPool2d, 2, "pooling forward and backward", || {
+            let y = kernel::max_pool2d(pool, x.clone());
+            let grads = y.clone().mul(r(&y)).sum().backward();
+            (y, grads)
+        })
     } else {
-        pool.forward(x.clone())
+        let y = pool.forward(x.clone());
+        let grads = y.clone().mul(r(&y)).sum().backward();
+        (y, grads)
     };
-    let r = tensor(y.dims(), 7, &y.device());
-    let grads = y.clone().mul(r).sum().backward();
     [values(y), values(x.grad(&grads).unwrap())]
 }
 
@@ -397,12 +457,24 @@ fn a_complex_cnn_trains_the_same_with_either_kernel() {
         set_kernel(Op::MaxPool2d, kernels);
         set_kernel(Op::BatchNorm, kernels);
         let out = tempfile::tempdir().unwrap();
+        let runs = |op| kernel::our_kernel_runs(op);
+        let before = [Op::Conv2d, Op::MaxPool2d, Op::BatchNorm].map(runs);
         outcomes.push(common::fit_on_flex(
             &config,
             out.path(),
             train.clone(),
             test.clone(),
         ));
+        let ran = [Op::Conv2d, Op::MaxPool2d, Op::BatchNorm].map(runs);
+        for (op, (before, after)) in [Op::Conv2d, Op::MaxPool2d, Op::BatchNorm]
+            .iter()
+            .zip(before.iter().zip(ran))
+        {
+            match kernels {
+                KernelImpl::Ours => assert!(after > *before, "{op:?}: ours never ran"),
+                KernelImpl::Burn => assert_eq!(after, *before, "{op:?}: ours ran"),
+            }
+        }
     }
     let losses = |i: usize| -> Vec<f32> { outcomes[i].history.iter().map(|r| r.loss).collect() };
     let (ours, burn) = (losses(0), losses(1));
@@ -427,4 +499,268 @@ fn a_complex_cnn_trains_the_same_with_either_kernel() {
         accuracy(0),
         accuracy(1)
     );
+}
+
+/// Asserts that `ours` and `burns` are the same bits (NaNs included).
+fn assert_same_bits(ours: &[f32], burns: &[f32], what: &str) {
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(ours), bits(burns), "{what}");
+}
+
+/// Tensors with a zero-sized batch, channel, height or width fall back to burn's kernels and
+/// give what burn gives (our convolution returned uninitialized memory for an empty image with
+/// padding, where burn returns the bias).
+#[test]
+fn zero_sized_tensors_give_what_burn_gives() {
+    let _serial = serial();
+    let flex = Device::flex();
+    let p1 = PaddingConfig2d::Explicit(1, 1, 1, 1);
+    for (shape, c_out) in [
+        ([1, 1, 0, 5], 4),
+        ([1, 1, 5, 0], 4),
+        ([0, 1, 5, 5], 4),
+        ([2, 0, 4, 4], 3),
+    ] {
+        let conv = layer([shape[1], c_out], [2, 2], p1.clone(), &flex);
+        let x = Tensor::<4>::zeros(shape, &flex);
+        let ours = expect_runs(Op::Conv2d, 0, "empty conv input", || {
+            kernel::conv2d(&conv, x.clone())
+        });
+        let burns = conv.forward(x);
+        assert_eq!(ours.dims(), burns.dims(), "{shape:?}");
+        assert_same_bits(&values(ours), &values(burns), &format!("conv {shape:?}"));
+    }
+    let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+    for shape in [[0, 2, 4, 4], [2, 0, 4, 4], [2, 2, 0, 4], [2, 2, 4, 0]] {
+        let x = Tensor::<4>::zeros(shape, &flex);
+        let ours = expect_runs(Op::MaxPool2d, 0, "empty pooling input", || {
+            kernel::max_pool2d(&pool, x.clone())
+        });
+        let burns = pool.forward(x);
+        assert_eq!(ours.dims(), burns.dims(), "pool {shape:?}");
+    }
+    for shape in [[0, 2, 3, 3], [2, 2, 0, 3]] {
+        let bn = norm_layer(2, &flex);
+        let x = Tensor::<4>::zeros(shape, &flex);
+        let ours = expect_runs(Op::BatchNorm, 0, "empty batch norm input", || {
+            kernel::batch_norm(&bn, x.clone())
+        });
+        let burns = bn.forward(x);
+        assert_eq!(ours.dims(), burns.dims(), "batch norm {shape:?}");
+    }
+}
+
+/// Strided views as inputs and as output gradients (`swap_dims`, `narrow`, `expand`): our
+/// kernels copy them contiguous first and agree with burn's.
+#[test]
+fn non_contiguous_inputs_and_gradients_match_burn() {
+    let _serial = serial();
+    let device = Device::flex().autodiff();
+    type View<'a> = Box<dyn Fn(usize) -> Tensor<4> + 'a>;
+    let views: [(&str, View); 3] = [
+        (
+            "swap_dims",
+            Box::new(|c| tensor([3, c, 9, 10], 20, &device).swap_dims(2, 3)),
+        ),
+        (
+            "narrow",
+            Box::new(|c| tensor([3, c, 14, 10], 21, &device).narrow(2, 2, 10)),
+        ),
+        (
+            "expand",
+            Box::new(|c| tensor([1, c, 10, 10], 22, &device).expand([3, c, 10, 10])),
+        ),
+    ];
+    // The output's gradient is a strided view too: a transposed tensor of the output's shape.
+    let transposed = |seed| {
+        move |y: &Tensor<4>| {
+            let [b, c, h, w] = y.dims();
+            tensor([b, c, w, h], seed, &y.device()).swap_dims(2, 3)
+        }
+    };
+    for (name, view) in &views {
+        let conv = layer(
+            [2, 4],
+            [3, 3],
+            PaddingConfig2d::Explicit(1, 1, 1, 1),
+            &device,
+        );
+        let x = view(2);
+        assert_each_close(
+            ["output", "input grad", "weight grad", "bias grad"],
+            &forward_backward_with(&conv, x.clone(), transposed(30), Some(4)),
+            &forward_backward_with(&conv, x, transposed(30), None),
+            1e-5,
+            &format!("conv of a {name} view"),
+        );
+        let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+        let x = view(2);
+        assert_eq!(
+            pool_forward_backward_with(&pool, x.clone(), transposed(31), true),
+            pool_forward_backward_with(&pool, x, transposed(31), false),
+            "pooling of a {name} view"
+        );
+        let x = view(3).mul_scalar(2.0).add_scalar(0.5);
+        assert_each_close(
+            NORM_RESULTS,
+            &norm_forward_backward_with(&norm_layer(3, &device), x.clone(), transposed(32), true),
+            &norm_forward_backward_with(&norm_layer(3, &device), x, transposed(32), false),
+            1e-4,
+            &format!("batch norm of a {name} view"),
+        );
+    }
+}
+
+/// Each case our kernels leave to burn gives burn's bits, and ours never runs: an even kernel
+/// with `Same` padding (asymmetric), padding as large as the kernel, pooling in ceil mode or
+/// with dilation, a frozen batch norm (training flag off) on an autodiff device, and a batch
+/// norm whose parameters or running statistics are not `f32` (this panicked at
+/// `expect("f32")`).
+#[test]
+fn each_fallback_is_burns_kernel() {
+    let _serial = serial();
+    let flex = Device::flex();
+    let x = tensor([2, 2, 9, 9], 40, &flex);
+    let convs = [
+        ("even kernel, Same padding", [2, 2], PaddingConfig2d::Same),
+        (
+            "padding = kernel",
+            [2, 2],
+            PaddingConfig2d::Explicit(2, 2, 2, 2),
+        ),
+        (
+            "padding > kernel",
+            [3, 3],
+            PaddingConfig2d::Explicit(4, 4, 4, 4),
+        ),
+    ];
+    for (what, size, padding) in convs {
+        let conv = layer([2, 3], size, padding, &flex);
+        let ours = expect_runs(Op::Conv2d, 0, what, || kernel::conv2d(&conv, x.clone()));
+        assert_same_bits(&values(ours), &values(conv.forward(x.clone())), what);
+    }
+    let pools = [
+        (
+            "ceil mode",
+            MaxPool2dConfig::new([2, 2])
+                .with_strides([2, 2])
+                .with_ceil_mode(true)
+                .init(),
+        ),
+        (
+            "dilation",
+            MaxPool2dConfig::new([2, 2])
+                .with_strides([2, 2])
+                .with_dilation([2, 2])
+                .init(),
+        ),
+    ];
+    for (what, pool) in pools {
+        let ours = expect_runs(Op::MaxPool2d, 0, what, || {
+            kernel::max_pool2d(&pool, x.clone())
+        });
+        assert_same_bits(&values(ours), &values(pool.forward(x.clone())), what);
+    }
+    let autodiff = flex.clone().autodiff();
+    let x = tensor([2, 2, 6, 6], 41, &autodiff);
+    let frozen = norm_layer(2, &autodiff).freeze();
+    let ours = expect_runs(Op::BatchNorm, 0, "frozen batch norm", || {
+        kernel::batch_norm(&frozen, x.clone())
+    });
+    assert_same_bits(
+        &values(ours),
+        &values(frozen.forward(x.clone())),
+        "frozen batch norm",
+    );
+    // A batch norm in f64, as a checkpoint saved in f64 holds it: burn's kernel. And f64
+    // parameters on an f32 input, which burn refuses (its dtype check panics): refused the same
+    // way, where ours panicked at `expect("f32")` in its own code.
+    let f64_layer = |bn: BatchNorm| BatchNorm {
+        gamma: bn.gamma.map(|t| t.cast(burn::tensor::DType::F64)),
+        beta: bn.beta.map(|t| t.cast(burn::tensor::DType::F64)),
+        running_mean: burn::module::RunningState::new(
+            bn.running_mean.value().cast(burn::tensor::DType::F64),
+        ),
+        running_var: burn::module::RunningState::new(
+            bn.running_var.value().cast(burn::tensor::DType::F64),
+        ),
+        ..bn
+    };
+    let bn = f64_layer(norm_layer(2, &flex));
+    let x = tensor([2, 2, 6, 6], 42, &flex);
+    let x64 = x.clone().cast(burn::tensor::DType::F64);
+    let ours = expect_runs(Op::BatchNorm, 0, "f64 batch norm", || {
+        kernel::batch_norm(&bn, x64.clone())
+    });
+    assert_eq!(ours.to_data(), bn.forward(x64).to_data(), "f64 batch norm");
+    let panic_message = |f: &dyn Fn() -> Tensor<4>| {
+        let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .expect_err("f64 parameters on f32 input");
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    };
+    let ours = panic_message(&|| kernel::batch_norm(&bn, x.clone()));
+    let burns = panic_message(&|| bn.forward(x.clone()));
+    assert_eq!(ours, burns, "the same refusal as burn's");
+}
+
+/// The same bits with 1, 2 and 3 rayon threads: our kernels' forward and gradients, and a
+/// complex CNN's first training steps on the real slice (burn's own ops included).
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let _serial = serial();
+    let device = Device::flex().autodiff();
+    let in_pool = |threads: usize, f: &(dyn Fn() -> Vec<Vec<f32>> + Sync)| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(f)
+    };
+    let kernels = || {
+        let conv = layer(
+            [32, 64],
+            [3, 3],
+            PaddingConfig2d::Explicit(1, 1, 1, 1),
+            &device,
+        );
+        let x = tensor([12, 32, 14, 14], 50, &device);
+        let mut all = forward_backward(&conv, x, true).to_vec();
+        let x = tensor([12, 64, 14, 14], 51, &device).mul_scalar(3.0);
+        all.extend(norm_forward_backward(&norm_layer(64, &device), x, true));
+        let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+        all.extend(pool_forward_backward(
+            &pool,
+            tensor([12, 64, 14, 14], 52, &device),
+            true,
+        ));
+        all
+    };
+    let dir = common::slice_dir();
+    let train = MnistDataset::train(&dir).unwrap().limit(100);
+    let test = MnistDataset::test(&dir).unwrap().limit(50);
+    let mut config = common::run_config(ModelKind::ComplexCnn, "1@0.01", 100);
+    config.training.log_interval = 1;
+    let training = || {
+        let out = tempfile::tempdir().unwrap();
+        let outcome = common::fit_on_flex(&config, out.path(), train.clone(), test.clone());
+        let losses = outcome.history.iter().map(|r| r.loss).collect::<Vec<f32>>();
+        vec![losses, common::weights(&outcome.model).concat()]
+    };
+    let one = (in_pool(1, &kernels), in_pool(1, &training));
+    for threads in [2, 3] {
+        let (k, t) = (in_pool(threads, &kernels), in_pool(threads, &training));
+        for (i, (a, b)) in one.0.iter().zip(&k).enumerate() {
+            assert_same_bits(a, b, &format!("kernel result {i}, 1 vs {threads} threads"));
+        }
+        assert_same_bits(&one.1[0], &t[0], &format!("losses, 1 vs {threads} threads"));
+        assert_same_bits(
+            &one.1[1],
+            &t[1],
+            &format!("weights, 1 vs {threads} threads"),
+        );
+    }
 }

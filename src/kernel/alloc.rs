@@ -3,35 +3,46 @@
 //! and hands them back on `free`, so every training step faults the same megabytes in again.
 //! Profiled on the complex CNN, page faults took 13% of a step (`results/performance.md`).
 
-/// Largest allocation glibc accepts as an `mmap` threshold (`HEAP_MAX_SIZE / 2` on 64-bit).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+// Only glibc on a 64-bit target: on 32-bit glibc the largest mmap threshold it accepts is
+// 512 KiB (`HEAP_MAX_SIZE / 2`), so 32 MiB would be refused.
+
+/// Largest allocation glibc accepts as an `mmap` threshold on 64-bit (`HEAP_MAX_SIZE / 2`).
+#[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
 const MMAP_THRESHOLD: i32 = 32 << 20;
 
 /// How much free memory at the top of the heap glibc may keep instead of returning it.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
 const TRIM_THRESHOLD: i32 = 1 << 30;
+
+/// Whether [`keep_freed_memory`] applies on this target: glibc on 64-bit Linux.
+pub const KEEPS_FREED_MEMORY: bool = cfg!(all(
+    target_os = "linux",
+    target_env = "gnu",
+    target_pointer_width = "64"
+));
 
 /// Tells glibc's malloc to serve allocations up to 32 MiB from its heap and to keep up to
 /// 1 GiB of freed memory for reuse, instead of unmapping it. Process-wide; the examples call it
 /// first thing (through [`crate::cli::run_example`]), a binary that depends on this crate may
-/// too. Returns whether the settings took effect: `false` where the C library is not glibc
-/// (nothing changes there; another allocator, e.g. a `#[global_allocator]`, is unaffected).
+/// too. The two settings are made independently; returns whether both took effect. Where
+/// [`KEEPS_FREED_MEMORY`] is false (not glibc, or a 32-bit target) nothing changes and it
+/// returns `false`; another allocator (a `#[global_allocator]`) is unaffected either way.
 ///
 /// ```
 /// let kept = mnist_lab::kernel::keep_freed_memory();
-/// assert_eq!(kept, cfg!(all(target_os = "linux", target_env = "gnu")));
+/// assert_eq!(kept, mnist_lab::kernel::KEEPS_FREED_MEMORY);
 /// ```
 pub fn keep_freed_memory() -> bool {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
     {
-        // SAFETY: `mallopt` only changes two of malloc's thresholds; glibc allows it at any
+        // SAFETY: `mallopt` only changes one of malloc's thresholds; glibc allows it at any
         // time, from any thread, and returns 0 for a value it refuses.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
-                && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
-        }
+        let mmap = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) } == 1;
+        // SAFETY: as above.
+        let trim = unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) } == 1;
+        mmap && trim
     }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    #[cfg(not(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64")))]
     {
         false
     }

@@ -16,7 +16,7 @@ use super::lanes::{lane_sum, lane_sum2};
 
 /// The shape of one normalization: `batch` images of `channels` planes of `spatial` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NormGeometry {
+pub(crate) struct NormGeometry {
     /// Images in the batch.
     pub batch: usize,
     /// Channels (one mean and variance each).
@@ -42,7 +42,7 @@ impl NormGeometry {
 }
 
 /// Per-channel mean and biased variance (the mean of squared deviations).
-pub fn mean_var(x: &[f32], g: &NormGeometry) -> (Vec<f32>, Vec<f32>) {
+pub(crate) fn mean_var(x: &[f32], g: &NormGeometry) -> (Vec<f32>, Vec<f32>) {
     assert_eq!(x.len(), g.len(), "input length");
     let stats: Vec<(f32, f32)> = (0..g.channels)
         .into_par_iter()
@@ -60,36 +60,47 @@ pub fn mean_var(x: &[f32], g: &NormGeometry) -> (Vec<f32>, Vec<f32>) {
     stats.into_iter().unzip()
 }
 
-/// The scale `gamma / sqrt(var + eps)` and shift `beta - mean * scale` of each channel.
-pub(super) fn scale_shift(
+/// One channel's normalization `(x - mean) * scale + beta`, `scale = gamma / sqrt(var + eps)`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ChannelNorm {
+    mean: f32,
+    scale: f32,
+    beta: f32,
+}
+
+/// The normalization of each channel.
+pub(super) fn channel_norms(
     gamma: &[f32],
     beta: &[f32],
     mean: &[f32],
     var: &[f32],
     epsilon: f64,
-) -> Vec<(f32, f32)> {
+) -> Vec<ChannelNorm> {
     gamma
         .iter()
         .zip(beta)
         .zip(mean.iter().zip(var))
-        .map(|((&gm, &bt), (&m, &v))| {
-            let scale = gm / (v as f64 + epsilon).sqrt() as f32;
-            (scale, bt - m * scale)
+        .map(|((&gm, &beta), (&mean, &v))| ChannelNorm {
+            mean,
+            scale: gm / (v as f64 + epsilon).sqrt() as f32,
+            beta,
         })
         .collect()
 }
 
-/// One plane `x * scale + shift`: the normalization's only formula, shared with the fused
-/// normalization and pooling (`norm_pool`), which must give the same bits.
+/// One plane `(x - mean) * scale + beta`: the normalization's only formula, shared with the
+/// fused normalization and pooling (`norm_pool`), which must give the same bits. Subtracting the
+/// mean first, as burn does: folding it into one shift, `x * scale + (beta - mean * scale)`,
+/// loses the digits of `x` that the mean cancels (mean 1000, variance 1e-4: off by ~1e-2).
 #[inline(always)]
-pub(super) fn normalize_plane(x: &[f32], (scale, shift): (f32, f32), out: &mut [MaybeUninit<f32>]) {
+pub(super) fn normalize_plane(x: &[f32], n: ChannelNorm, out: &mut [MaybeUninit<f32>]) {
     out.iter_mut().zip(x).for_each(|(o, &x)| {
-        o.write(x * scale + shift);
+        o.write((x - n.mean) * n.scale + n.beta);
     });
 }
 
 /// `(x - mean) / sqrt(var + eps) * gamma + beta`, channel by channel.
-pub fn normalize(
+pub(crate) fn normalize(
     x: &[f32],
     [gamma, beta, mean, var]: [&[f32]; 4],
     epsilon: f64,
@@ -99,7 +110,7 @@ pub fn normalize(
     for p in [gamma, beta, mean, var] {
         assert_eq!(p.len(), g.channels, "per-channel length");
     }
-    let coefficients = scale_shift(gamma, beta, mean, var, epsilon);
+    let coefficients = channel_norms(gamma, beta, mean, var, epsilon);
     if x.is_empty() {
         return vec![];
     }
@@ -111,13 +122,14 @@ pub fn normalize(
                 normalize_plane(x, coefficients[plane % g.channels], o);
             });
     };
-    // SAFETY: the planes of `out` and `x` pair up one to one and every value is written.
+    // SAFETY: `out` and `x` have the same length (asserted) and `spatial > 0` (`x` is not
+    // empty), so their planes pair up one to one and every value is written.
     unsafe { super::fully_written(x.len(), fill) }
 }
 
 /// Gradients of the training normalization (statistics of the batch itself) for `x`, `gamma`
 /// and `beta`, given the gradient of the output: burn's `batch_norm_train_backward`.
-pub fn train_backward(
+pub(crate) fn train_backward(
     x: &[f32],
     [gamma, mean, var]: [&[f32]; 3],
     output_grad: &[f32],
@@ -229,6 +241,32 @@ mod tests {
         assert!((out[8] - (0.5 + 3.0 * s0)).abs() < 1e-6);
         let s1 = 1.0 / (14.0f32 / 6.0).sqrt();
         assert!((out[11] - (-1.0 + 3.0 * s1)).abs() < 1e-6);
+    }
+
+    /// A large mean against a small variance (mean 1000, variance 1e-4): within float rounding
+    /// of the exact normalization. Folding the mean into one shift was off by ~1e-2 here.
+    #[test]
+    fn normalization_subtracts_the_mean_first() {
+        let g = NormGeometry {
+            batch: 1,
+            channels: 1,
+            spatial: 64,
+        };
+        let x: Vec<f32> = (0..64)
+            .map(|i| 1000.0 + ((i % 8) as f32 - 3.5) * 0.0078125)
+            .collect();
+        let (gamma, beta, mean, var) = (1.5f32, 0.25f32, 1000.0f32, 1e-4f32);
+        let out = normalize(&x, [&[gamma], &[beta], &[mean], &[var]], 1e-5, &g);
+        let worst = x
+            .iter()
+            .zip(&out)
+            .map(|(&x, &o)| {
+                let exact = (x as f64 - mean as f64) / (var as f64 + 1e-5).sqrt() * gamma as f64
+                    + beta as f64;
+                (o as f64 - exact).abs()
+            })
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-5, "off by {worst}");
     }
 
     /// The gradient against central differences of `sum(out * r)` computed in f64 through the

@@ -15,6 +15,7 @@ use burn::backend::{
 };
 use burn::tensor::TensorData;
 
+use super::Op;
 use super::batch_norm::{self, NormGeometry};
 use super::gemm_conv::{self, ConvGeometry};
 use super::max_pool::{self, PoolGeometry};
@@ -197,7 +198,8 @@ fn options(padding: [usize; 2]) -> ConvOptions<2> {
 }
 
 /// The geometry of `x` convolved with `weight`, or `None` where the GEMM kernels do not apply
-/// (not `f32`, not 4D, channel counts that disagree, padding not below the kernel).
+/// (not `f32`, not 4D, channel counts that disagree, an empty tensor, padding not below the
+/// kernel).
 fn geometry(x: &FlexTensor, weight: &FlexTensor, padding: [usize; 2]) -> Option<ConvGeometry> {
     if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
         return None;
@@ -206,16 +208,15 @@ fn geometry(x: &FlexTensor, weight: &FlexTensor, padding: [usize; 2]) -> Option<
     if xs.num_dims() != 4 || ws.num_dims() != 4 || xs[1] != ws[1] {
         return None;
     }
-    let g = ConvGeometry {
-        batch: xs[0],
-        channels_in: xs[1],
-        height: xs[2],
-        width: xs[3],
-        channels_out: ws[0],
-        kernel: [ws[2], ws[3]],
-        padding,
-    };
-    g.is_supported().then_some(g)
+    if xs.num_elements() == 0 || ws.num_elements() == 0 {
+        return None;
+    }
+    ConvGeometry::new(xs[0], xs[1], [xs[2], xs[3]], ws[0], [ws[2], ws[3]], padding)
+}
+
+/// Whether all of `tensors` are `f32`.
+fn all_f32(tensors: &[&FlexTensor]) -> bool {
+    tensors.iter().all(|t| t.dtype() == DType::F32)
 }
 
 /// The values of `tensor`, contiguous (a copy only when it is a strided view).
@@ -235,32 +236,39 @@ fn flex_tensor(values: Vec<f32>, shape: impl Into<Vec<usize>>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape.into()))
 }
 
-/// The pooling geometry of `x`, or `None` where our kernel does not apply.
+/// The pooling geometry of `x`, or `None` where our kernel does not apply (not 4D `f32`,
+/// empty, an empty window).
 fn pool_geometry(x: &FlexTensor, kernel: [usize; 2]) -> Option<PoolGeometry> {
     let shape = x.layout().shape();
-    (x.dtype() == DType::F32 && shape.num_dims() == 4 && kernel[0] > 0 && kernel[1] > 0).then(
-        || PoolGeometry {
+    (x.dtype() == DType::F32
+        && shape.num_dims() == 4
+        && shape.num_elements() > 0
+        && kernel[0] > 0
+        && kernel[1] > 0)
+        .then(|| PoolGeometry {
             planes: shape[0] * shape[1],
             height: shape[2],
             width: shape[3],
             kernel,
-        },
-    )
+        })
 }
 
-/// The normalization geometry of a 4D `f32` `x`, or `None`.
+/// The normalization geometry of a non-empty 4D `f32` `x`, or `None`.
 fn norm_geometry(x: &FlexTensor) -> Option<NormGeometry> {
     let shape = x.layout().shape();
-    (x.dtype() == DType::F32 && shape.num_dims() == 4).then(|| NormGeometry {
-        batch: shape[0],
-        channels: shape[1],
-        spatial: shape[2] * shape[3],
+    (x.dtype() == DType::F32 && shape.num_dims() == 4 && shape.num_elements() > 0).then(|| {
+        NormGeometry {
+            batch: shape[0],
+            channels: shape[1],
+            spatial: shape[2] * shape[3],
+        }
     })
 }
 
 impl LabKernels for Flex {
     fn lab_batch_mean_var(x: FlexTensor) -> MeanVar<Self> {
         let g = norm_geometry(&x).expect("kernel::batch_norm checks for 4D f32");
+        super::count_run(Op::BatchNorm);
         let (mean, variance) = batch_norm::mean_var(&values(&x), &g);
         MeanVar {
             mean: flex_tensor(mean, [g.channels]),
@@ -277,7 +285,16 @@ impl LabKernels for Flex {
         epsilon: f64,
         pool: [usize; 2],
     ) -> FlexTensor {
-        let g = norm_geometry(&x).expect("kernel::batch_norm checks for 4D f32");
+        let Some(g) = norm_geometry(&x).filter(|_| all_f32(&[&gamma, &beta, &mean, &variance]))
+        else {
+            // What the trait's default does: burn's kernels.
+            let normalized = Self::batch_norm(x, gamma, beta, mean, variance, epsilon);
+            if pool == NO_POOLING {
+                return normalized;
+            }
+            return Flex::max_pool2d(normalized, pool, pool, [0, 0], [1, 1], false);
+        };
+        super::count_run(Op::BatchNorm);
         let params = [&gamma, &beta, &mean, &variance].map(|t| values(t));
         let params = [&params[0][..], &params[1], &params[2], &params[3]];
         let shape = x.layout().shape().to_vec();
@@ -287,6 +304,7 @@ impl LabKernels for Flex {
         }
         let pool =
             pool_geometry(&x, pool).expect("kernel::batch_norm_max_pool2d checks the window");
+        super::count_run(Op::MaxPool2d);
         let [oh, ow] = pool.out_size();
         let out = norm_pool::forward(&values(&x), params, epsilon, &g, &pool);
         flex_tensor(out, [shape[0], shape[1], oh, ow])
@@ -317,6 +335,10 @@ impl LabKernels for Flex {
         let g = norm_geometry(&x).expect("the forward pass checked the input");
         let pool = (pool != NO_POOLING)
             .then(|| pool_geometry(&x, pool).expect("the forward pass checked the window"));
+        super::count_run(Op::BatchNorm);
+        if pool.is_some() {
+            super::count_run(Op::MaxPool2d);
+        }
         let shape = x.layout().shape().to_vec();
         let (x, output_grad) = (values(&x), values(&output_grad));
         let (dx, dgamma, dbeta) = if let Some(pool) = pool {
@@ -339,6 +361,7 @@ impl LabKernels for Flex {
         let Some(g) = pool_geometry(&x, kernel) else {
             return Flex::max_pool2d(x, kernel, kernel, [0, 0], [1, 1], false);
         };
+        super::count_run(Op::MaxPool2d);
         let shape = x.layout().shape();
         let [oh, ow] = g.out_size();
         let out = max_pool::forward(&values(&x), &g);
@@ -352,6 +375,7 @@ impl LabKernels for Flex {
     ) -> FlexTensor {
         let shape = x.layout().shape().clone();
         let g = pool_geometry(&x, kernel).expect("the forward pass checked the input");
+        super::count_run(Op::MaxPool2d);
         let dx = max_pool::backward(&values(&x), &values(&output_grad), &g);
         flex_tensor(dx, shape.to_vec())
     }
@@ -365,9 +389,9 @@ impl LabKernels for Flex {
         let Some(g) = geometry(&x, &weight, padding).filter(|_| bias.dtype() == DType::F32) else {
             return Flex::conv2d(x, weight, Some(bias), options(padding));
         };
-        let [oh, ow] = g.out_size();
+        super::count_run(Op::Conv2d);
         let out = gemm_conv::forward(&values(&x), &values(&weight), Some(&values(&bias)), &g);
-        flex_tensor(out, [g.batch, g.channels_out, oh, ow])
+        flex_tensor(out, g.output_shape())
     }
 
     fn lab_conv2d_x_backward(
@@ -379,8 +403,9 @@ impl LabKernels for Flex {
         let Some(g) = geometry(&x, &weight, padding) else {
             return Flex::conv2d_x_backward(x, weight, output_grad, options(padding));
         };
+        super::count_run(Op::Conv2d);
         let dx = gemm_conv::input_grad(&values(&output_grad), &values(&weight), &g);
-        flex_tensor(dx, [g.batch, g.channels_in, g.height, g.width])
+        flex_tensor(dx, g.input_shape())
     }
 
     fn lab_conv2d_weight_backward(
@@ -392,11 +417,9 @@ impl LabKernels for Flex {
         let Some(g) = geometry(&x, &weight, padding) else {
             return Flex::conv2d_weight_backward(x, weight, output_grad, options(padding));
         };
+        super::count_run(Op::Conv2d);
         let dw = gemm_conv::weight_grad(&values(&x), &values(&output_grad), &g);
-        flex_tensor(
-            dw,
-            [g.channels_out, g.channels_in, g.kernel[0], g.kernel[1]],
-        )
+        flex_tensor(dw, g.weight_shape())
     }
 
     fn lab_conv2d_bias_backward(
@@ -405,21 +428,18 @@ impl LabKernels for Flex {
         output_grad: FlexTensor,
     ) -> FlexTensor {
         let shape = output_grad.layout().shape();
-        if output_grad.dtype() != DType::F32 || shape.num_dims() != 4 {
-            return Flex::conv2d_bias_backward(x, bias, output_grad);
-        }
         // Only the output's shape matters for the sum: a 1x1 geometry with that output.
-        let g = ConvGeometry {
-            batch: shape[0],
-            channels_in: 1,
-            height: shape[2],
-            width: shape[3],
-            channels_out: shape[1],
-            kernel: [1, 1],
-            padding: [0, 0],
+        let g = (output_grad.dtype() == DType::F32
+            && shape.num_dims() == 4
+            && shape.num_elements() > 0)
+            .then(|| ConvGeometry::new(shape[0], 1, [shape[2], shape[3]], shape[1], [1, 1], [0, 0]))
+            .flatten();
+        let Some(g) = g else {
+            return Flex::conv2d_bias_backward(x, bias, output_grad);
         };
+        super::count_run(Op::Conv2d);
         let db = gemm_conv::bias_grad(&values(&output_grad), &g);
-        flex_tensor(db, [g.channels_out])
+        flex_tensor(db, [g.output_shape()[1]])
     }
 }
 

@@ -19,45 +19,111 @@ use rayon::prelude::*;
 
 use super::lanes::lane_sum;
 
-/// The shapes of one 2D convolution with stride 1, dilation 1 and one group.
+/// The shapes of one 2D convolution with stride 1, dilation 1 and one group. Built only through
+/// [`ConvGeometry::new`], which refuses what the kernels do not cover and shapes whose buffer
+/// lengths overflow `usize`; every kernel below checks its slices against it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConvGeometry {
-    /// Images in the batch.
-    pub batch: usize,
-    /// Input channels.
-    pub channels_in: usize,
-    /// Input height.
-    pub height: usize,
-    /// Input width.
-    pub width: usize,
-    /// Output channels.
-    pub channels_out: usize,
-    /// Kernel `[height, width]`.
-    pub kernel: [usize; 2],
+pub(crate) struct ConvGeometry {
+    batch: usize,
+    channels_in: usize,
+    height: usize,
+    width: usize,
+    channels_out: usize,
+    /// `[height, width]`.
+    kernel: [usize; 2],
     /// Zero padding on both sides, `[rows, columns]`; each below the kernel's extent.
-    pub padding: [usize; 2],
+    padding: [usize; 2],
 }
 
 impl ConvGeometry {
+    /// The geometry of `batch` images `[channels_in, height, width]` convolved with
+    /// `channels_out` kernels `[channels_in, kh, kw]` and `padding`, or `None` unless the kernels
+    /// cover it: a non-empty kernel, padding below the kernel's extent (every output pixel sees
+    /// the image, as in every layer here), a non-empty output, and buffer lengths (input,
+    /// output, weight, patches) that fit in `usize`.
+    pub(crate) fn new(
+        batch: usize,
+        channels_in: usize,
+        [height, width]: [usize; 2],
+        channels_out: usize,
+        kernel: [usize; 2],
+        padding: [usize; 2],
+    ) -> Option<Self> {
+        let g = Self {
+            batch,
+            channels_in,
+            height,
+            width,
+            channels_out,
+            kernel,
+            padding,
+        };
+        (g.is_supported() && g.checked_lengths().is_some()).then_some(g)
+    }
+
+    fn is_supported(&self) -> bool {
+        let [kh, kw] = self.kernel;
+        kh > 0
+            && kw > 0
+            && self.padding[0] < kh
+            && self.padding[1] < kw
+            && self
+                .height
+                .saturating_add(self.padding[0].saturating_mul(2))
+                >= kh
+            && self.width.saturating_add(self.padding[1].saturating_mul(2)) >= kw
+    }
+
+    /// Input, output, weight and patch-buffer lengths, `None` if one overflows.
+    fn checked_lengths(&self) -> Option<[usize; 4]> {
+        let out = |size: usize, pad: usize, k: usize| {
+            size.checked_add(pad.checked_mul(2)?)?
+                .checked_add(1)?
+                .checked_sub(k)
+        };
+        let oh = out(self.height, self.padding[0], self.kernel[0])?;
+        let ow = out(self.width, self.padding[1], self.kernel[1])?;
+        let spatial = oh.checked_mul(ow)?;
+        let patch = self
+            .channels_in
+            .checked_mul(self.kernel[0])?
+            .checked_mul(self.kernel[1])?;
+        let input = self
+            .channels_in
+            .checked_mul(self.height)?
+            .checked_mul(self.width)?
+            .checked_mul(self.batch)?;
+        let output = self
+            .channels_out
+            .checked_mul(spatial)?
+            .checked_mul(self.batch)?;
+        let weight = self.channels_out.checked_mul(patch)?;
+        Some([input, output, weight, patch.checked_mul(spatial)?])
+    }
+
     /// Output `[height, width]`: `input + 2 * padding - kernel + 1`.
-    pub fn out_size(&self) -> [usize; 2] {
+    pub(crate) fn out_size(&self) -> [usize; 2] {
         [
             self.height + 2 * self.padding[0] + 1 - self.kernel[0],
             self.width + 2 * self.padding[1] + 1 - self.kernel[1],
         ]
     }
 
-    /// Whether these kernels cover the geometry: a non-empty kernel, padding below the kernel's
-    /// extent (every output pixel sees the image, as in every layer here) and a non-empty
-    /// output.
-    pub fn is_supported(&self) -> bool {
+    /// `[batch, channels_in, height, width]`.
+    pub(crate) fn input_shape(&self) -> [usize; 4] {
+        [self.batch, self.channels_in, self.height, self.width]
+    }
+
+    /// `[batch, channels_out, oh, ow]`.
+    pub(crate) fn output_shape(&self) -> [usize; 4] {
+        let [oh, ow] = self.out_size();
+        [self.batch, self.channels_out, oh, ow]
+    }
+
+    /// `[channels_out, channels_in, kh, kw]`.
+    pub(crate) fn weight_shape(&self) -> [usize; 4] {
         let [kh, kw] = self.kernel;
-        kh > 0
-            && kw > 0
-            && self.padding[0] < kh
-            && self.padding[1] < kw
-            && self.height + 2 * self.padding[0] >= kh
-            && self.width + 2 * self.padding[1] >= kw
+        [self.channels_out, self.channels_in, kh, kw]
     }
 
     fn patch_len(&self) -> usize {
@@ -77,11 +143,18 @@ impl ConvGeometry {
         self.channels_out * self.patch_len()
     }
 
-    /// Panics unless the geometry is supported and `input` is a whole batch: callers check both
-    /// first ([`Self::is_supported`], the tensors' shapes), so this guards the unsafe GEMM.
+    /// Panics unless the geometry is one [`Self::new`] accepts (a geometry is built only there;
+    /// this guards the unsafe GEMM all the same) and `input` is a whole batch.
     fn check(&self, input: &[f32]) {
-        assert!(self.is_supported(), "unsupported geometry {self:?}");
+        self.check_geometry();
         assert_eq!(input.len(), self.batch * self.input_len(), "input length");
+    }
+
+    fn check_geometry(&self) {
+        assert!(
+            self.is_supported() && self.checked_lengths().is_some(),
+            "unsupported geometry {self:?}"
+        );
     }
 }
 
@@ -121,11 +194,12 @@ fn columns_inside(g: &ConvGeometry, kx: usize) -> (usize, usize) {
 /// Copies one image's `[channels_in, height, width]` patches into `patches`, laid out
 /// `[channels_in * kh * kw, oh * ow]`: row `(c, ky, kx)` holds `image[c][oy + ky - ph][ox + kx - pw]`
 /// for every output pixel `(oy, ox)`, 0 where that falls in the padding.
-pub fn im2col(image: &[f32], g: &ConvGeometry, patches: &mut [f32]) {
+pub(crate) fn im2col(image: &[f32], g: &ConvGeometry, patches: &mut [f32]) {
     let [oh, ow] = g.out_size();
     let [kh, kw] = g.kernel;
     let [ph, pw] = g.padding;
     let (h, w) = (g.height, g.width);
+    g.check_geometry();
     assert_eq!(image.len(), g.input_len(), "image length");
     assert_eq!(
         patches.len(),
@@ -247,7 +321,12 @@ unsafe fn matmul_uninit(
 
 /// The convolution `[batch, channels_out, oh, ow]` of `input` `[batch, channels_in, h, w]` with
 /// `weight` `[channels_out, channels_in, kh, kw]`, plus `bias` `[channels_out]`.
-pub fn forward(input: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeometry) -> Vec<f32> {
+pub(crate) fn forward(
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    g: &ConvGeometry,
+) -> Vec<f32> {
     g.check(input);
     assert_eq!(weight.len(), g.weight_len(), "weight length");
     if let Some(bias) = bias {
@@ -259,10 +338,22 @@ pub fn forward(input: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeom
     if len == 0 {
         return vec![];
     }
+    if g.input_len() == 0 {
+        // No input channels, or an image of zero rows or columns with padding: every output
+        // pixel sees only zeros, so the output is the bias.
+        let mut output = vec![0.0f32; len];
+        if let Some(bias) = bias {
+            for (row, &b) in output.chunks_exact_mut(spatial).zip(bias.iter().cycle()) {
+                row.fill(b);
+            }
+        }
+        return output;
+    }
     let fill = |output: &mut [MaybeUninit<f32>]| {
+        // One output chunk per input image: `batch` of each (the lengths were checked above).
         output
             .par_chunks_mut(g.output_len())
-            .zip(input.par_chunks(g.input_len().max(1)))
+            .zip(input.par_chunks(g.input_len()))
             .for_each(|(out, image)| {
                 if let Some(bias) = bias {
                     for (row, &b) in out.chunks_exact_mut(spatial).zip(bias) {
@@ -279,18 +370,20 @@ pub fn forward(input: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeom
                 });
             });
     };
-    // SAFETY: each image's `out` chunk is `channels_out x spatial`: the GEMM's whole output.
+    // SAFETY: `output` is `batch` chunks of `channels_out x spatial`, each zipped with one of
+    // the `batch` images (`input_len() > 0`), and each is the GEMM's whole output.
     unsafe { super::fully_written(len, fill) }
 }
 
 /// Images per partial sum of the weight gradient. Fixed, not chosen by the thread count or by
-/// rayon's work stealing, so that the sum is added up in the same order on every run and every
-/// machine: training is reproducible bit for bit.
+/// rayon's work stealing, so that the sum is added up in the same order on every run at any
+/// thread count: training on one machine repeats bit for bit. (Not across CPUs: `gemm` picks its
+/// kernels and block sizes from the CPU it runs on.)
 const IMAGES_PER_PARTIAL_SUM: usize = 5;
 
 /// Gradient of the weight `[channels_out, channels_in, kh, kw]`, given the input and the
 /// gradient of the output: the sum over images of `dY · patchesᵀ`.
-pub fn weight_grad(input: &[f32], output_grad: &[f32], g: &ConvGeometry) -> Vec<f32> {
+pub(crate) fn weight_grad(input: &[f32], output_grad: &[f32], g: &ConvGeometry) -> Vec<f32> {
     g.check(input);
     assert_eq!(
         output_grad.len(),
@@ -300,17 +393,18 @@ pub fn weight_grad(input: &[f32], output_grad: &[f32], g: &ConvGeometry) -> Vec<
     let [oh, ow] = g.out_size();
     let spatial = oh * ow;
     let mut total = vec![0.0f32; g.weight_len()];
-    if g.batch == 0 || spatial == 0 {
+    if g.batch == 0 || spatial == 0 || g.channels_out == 0 || g.input_len() == 0 {
+        // No image, no output pixel, or only padding to multiply: the gradient is 0.
         return total;
     }
     let partial_sums: Vec<Vec<f32>> = output_grad
         .par_chunks(IMAGES_PER_PARTIAL_SUM * g.output_len())
-        .zip(input.par_chunks(IMAGES_PER_PARTIAL_SUM * g.input_len().max(1)))
+        .zip(input.par_chunks(IMAGES_PER_PARTIAL_SUM * g.input_len()))
         .map(|(dys, images)| {
             let mut dw = vec![0.0f32; g.weight_len()];
             for (dy, image) in dys
                 .chunks_exact(g.output_len())
-                .zip(images.chunks_exact(g.input_len().max(1)))
+                .zip(images.chunks_exact(g.input_len()))
             {
                 with_patches(image, g, |patches| {
                     let shape = [g.channels_out, spatial, g.patch_len()];
@@ -329,7 +423,8 @@ pub fn weight_grad(input: &[f32], output_grad: &[f32], g: &ConvGeometry) -> Vec<
 /// Gradient of the bias `[channels_out]`: the output's gradient summed over images and pixels
 /// (each plane in `f32` lanes, the planes in `f64`, in a fixed order). burn's default swaps the
 /// batch and channel axes of the gradient first: a copy of the whole activation.
-pub fn bias_grad(output_grad: &[f32], g: &ConvGeometry) -> Vec<f32> {
+pub(crate) fn bias_grad(output_grad: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    g.check_geometry();
     assert_eq!(
         output_grad.len(),
         g.batch * g.output_len(),
@@ -338,7 +433,7 @@ pub fn bias_grad(output_grad: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let [oh, ow] = g.out_size();
     let spatial = oh * ow;
     let mut sums = vec![0.0f64; g.channels_out];
-    if spatial == 0 {
+    if spatial == 0 || g.channels_out == 0 {
         return vec![0.0; g.channels_out];
     }
     for image in output_grad.chunks_exact(g.output_len()) {
@@ -357,7 +452,8 @@ pub fn bias_grad(output_grad: &[f32], g: &ConvGeometry) -> Vec<f32> {
 /// are `channels_out / channels_in` times larger than these (1.8 MB per image in the complex
 /// CNN's second conv) and mostly padding where the kernel is large against the image (5x5 on
 /// the simple CNN's 8x8 maps: 75% zeros, each multiplied in the GEMM).
-pub fn input_grad(output_grad: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
+pub(crate) fn input_grad(output_grad: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    g.check_geometry();
     assert_eq!(
         output_grad.len(),
         g.batch * g.output_len(),
@@ -371,7 +467,7 @@ pub fn input_grad(output_grad: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<
     if len == 0 {
         return vec![];
     }
-    if spatial == 0 {
+    if spatial == 0 || c_out == 0 {
         return vec![0.0; len];
     }
     // `weightᵀ`, `[patch_len, channels_out]`, dense for the GEMM.
@@ -404,11 +500,12 @@ pub fn input_grad(output_grad: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<
 /// The adjoint of [`im2col`]: adds each value of `patches` `[channels_in * kh * kw, oh * ow]`
 /// onto the pixel of `image` `[channels_in, height, width]` it would have been copied from;
 /// values that fall in the padding are dropped.
-pub fn col2im(patches: &[f32], g: &ConvGeometry, image: &mut [f32]) {
+pub(crate) fn col2im(patches: &[f32], g: &ConvGeometry, image: &mut [f32]) {
     let [oh, ow] = g.out_size();
     let [kh, kw] = g.kernel;
     let [ph, pw] = g.padding;
     let (h, w) = (g.height, g.width);
+    g.check_geometry();
     assert_eq!(image.len(), g.input_len(), "image length");
     assert_eq!(
         patches.len(),
@@ -648,11 +745,107 @@ mod tests {
 
     #[test]
     fn unsupported_geometries_are_refused() {
-        let mut g = geometries()[0];
-        g.padding = [3, 1];
-        assert!(!g.is_supported(), "padding as large as the kernel");
-        let mut g = geometries()[1];
-        g.height = 4;
-        assert!(!g.is_supported(), "kernel larger than the padded input");
+        let new = |c_in, hw, c_out, kernel, padding| {
+            ConvGeometry::new(2, c_in, hw, c_out, kernel, padding)
+        };
+        assert!(new(2, [7, 6], 4, [3, 3], [1, 1]).is_some());
+        assert!(
+            new(2, [7, 6], 4, [3, 3], [3, 1]).is_none(),
+            "padding as large as the kernel"
+        );
+        assert!(
+            new(3, [4, 8], 5, [5, 5], [0, 0]).is_none(),
+            "kernel larger than the padded input"
+        );
+        assert!(new(3, [4, 8], 5, [0, 5], [0, 0]).is_none(), "empty kernel");
+        let huge = usize::MAX / 2;
+        assert!(
+            new(huge, [4, 4], 1, [1, 1], [0, 0]).is_none(),
+            "input length overflows"
+        );
+        assert!(
+            new(1, [4, 4], huge, [1, 1], [0, 0]).is_none(),
+            "output length overflows"
+        );
+        assert!(
+            new(1, [4, huge], 1, [1, 1], [huge, 0]).is_none(),
+            "padded size overflows"
+        );
+        // Input 2^61 values fits, its patches (17x17 per pixel) do not.
+        let side = 1 << 30;
+        assert!(
+            new(1, [side, side], 1, [17, 17], [8, 8]).is_none(),
+            "patches overflow"
+        );
+    }
+
+    /// A geometry the constructor refuses never reaches the GEMM: each public-to-the-crate kernel
+    /// checks it first (they were `pub` and skipped the check; in release builds the lengths
+    /// wrapped and gemm got one-element buffers).
+    #[test]
+    fn every_kernel_checks_its_geometry() {
+        let crafted = ConvGeometry {
+            batch: 1,
+            channels_in: 1,
+            height: 2,
+            width: 2,
+            channels_out: 1,
+            kernel: [3, 3],
+            padding: [3, 3],
+        };
+        let one = [0.0f32; 1];
+        type Run<'a> = Box<dyn Fn() + 'a>;
+        let runs: [(&str, Run); 6] = [
+            (
+                "forward",
+                Box::new(|| drop(forward(&one, &one, None, &crafted))),
+            ),
+            (
+                "weight_grad",
+                Box::new(|| drop(weight_grad(&one, &one, &crafted))),
+            ),
+            ("bias_grad", Box::new(|| drop(bias_grad(&one, &crafted)))),
+            (
+                "input_grad",
+                Box::new(|| drop(input_grad(&one, &one, &crafted))),
+            ),
+            ("im2col", Box::new(|| im2col(&one, &crafted, &mut [0.0]))),
+            ("col2im", Box::new(|| col2im(&one, &crafted, &mut [0.0]))),
+        ];
+        for (name, run) in runs {
+            let message =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).expect_err(name);
+            let message = message
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                message.contains("unsupported geometry"),
+                "{name}: {message}"
+            );
+        }
+    }
+
+    /// Images with no values (no input channels, or zero rows or columns with padding) convolve
+    /// to the bias everywhere: the first version left the output uninitialized.
+    #[test]
+    fn empty_images_convolve_to_the_bias() {
+        for (c_in, hw) in [(0, [3, 3]), (1, [0, 5]), (2, [4, 0])] {
+            let g = ConvGeometry::new(2, c_in, hw, 3, [2, 2], [1, 1]).expect("supported");
+            let [oh, ow] = g.out_size();
+            let bias = [0.5f32, -1.0, 2.0];
+            let out = forward(&[], &vec![0.25; g.weight_len()], Some(&bias), &g);
+            let expected: Vec<f32> = (0..2)
+                .flat_map(|_| bias.iter().flat_map(|&b| std::iter::repeat_n(b, oh * ow)))
+                .collect();
+            assert_eq!(out, expected, "{g:?}");
+            assert_eq!(
+                forward(&[], &vec![0.25; g.weight_len()], None, &g),
+                vec![0.0; expected.len()]
+            );
+            let dy = values(g.batch * g.output_len(), 1);
+            assert_eq!(weight_grad(&[], &dy, &g), vec![0.0; g.weight_len()]);
+            assert!(input_grad(&dy, &vec![0.25; g.weight_len()], &g).is_empty());
+        }
     }
 }

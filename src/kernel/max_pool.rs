@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 /// The shapes of one pooling: `planes` (batch x channels) planes of `height x width`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolGeometry {
+pub(crate) struct PoolGeometry {
     /// Batch size times channels.
     pub planes: usize,
     /// Input height.
@@ -146,7 +146,7 @@ fn unpool_row_2x2_scalar(
 }
 
 /// Window maxima `[planes, oh, ow]` of `input` `[planes, height, width]`.
-pub fn forward(input: &[f32], g: &PoolGeometry) -> Vec<f32> {
+pub(crate) fn forward(input: &[f32], g: &PoolGeometry) -> Vec<f32> {
     g.check(input);
     let [oh, ow] = g.out_size();
     let len = g.planes * oh * ow;
@@ -184,7 +184,7 @@ pub(super) fn pool_plane(plane: &[f32], g: &PoolGeometry, out: &mut [MaybeUninit
 }
 
 /// Gradient of the input: each output's gradient goes to its window's maximum, 0 elsewhere.
-pub fn backward(input: &[f32], output_grad: &[f32], g: &PoolGeometry) -> Vec<f32> {
+pub(crate) fn backward(input: &[f32], output_grad: &[f32], g: &PoolGeometry) -> Vec<f32> {
     g.check(input);
     let [oh, ow] = g.out_size();
     assert_eq!(output_grad.len(), g.planes * oh * ow, "gradient length");

@@ -6,11 +6,16 @@
 //! The models call [`conv2d`], [`max_pool2d`], [`batch_norm`] and [`batch_norm_max_pool2d`]
 //! instead of the layers' `forward`. On a Flex device (with or without autodiff), in `f32`, for
 //! a stride-1 convolution with bias, pooling over non-overlapping windows and batch norm of 4D
-//! activations, they run [`gemm_conv`], [`max_pool`], [`batch_norm`](mod@batch_norm) and
-//! [`norm_pool`] (the last two fused), with our backward passes;
-//! everywhere else (ndarray, wgpu, strides, groups, dilation, padding) they are exactly burn's.
+//! activations, they run the kernels in `src/kernel/` (`gemm_conv.rs`, `max_pool.rs`,
+//! `batch_norm.rs`, and `norm_pool.rs` where batch norm is followed by pooling), with our
+//! backward passes; everywhere else (ndarray, wgpu, strides, groups, dilation, padding not below
+//! the kernel, empty tensors, other float types) they are exactly burn's.
 //! `results/performance.md` has the measured effect of each; [`set_kernel`] switches an op back
-//! to burn's kernel for comparisons.
+//! to burn's kernel for comparisons, and [`our_kernel_runs`] tells whether ours ran.
+//!
+//! Runs repeat bit for bit on one machine at any thread count: every sum runs in an order fixed
+//! by the shapes. On another CPU the last bits can differ, since `gemm` picks its SIMD kernels
+//! and block sizes from the CPU it runs on.
 //!
 //! ```
 //! use burn::nn::conv::Conv2dConfig;
@@ -37,28 +42,31 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
 use burn::tensor::Tensor;
 
-pub use alloc::keep_freed_memory;
+pub use alloc::{KEEPS_FREED_MEMORY, keep_freed_memory};
 
 mod alloc;
+// The slice kernels are crate-private: they trust the geometry the extension builds from real
+// tensors (each still asserts what its unsafe code relies on).
 #[cfg(feature = "flex")]
-pub mod batch_norm;
+mod batch_norm;
 #[cfg(feature = "flex")]
 mod extension;
 #[cfg(feature = "flex")]
-pub mod gemm_conv;
+mod gemm_conv;
 #[cfg(feature = "flex")]
 mod lanes;
 #[cfg(feature = "flex")]
-pub mod max_pool;
+mod max_pool;
 #[cfg(feature = "flex")]
-pub mod norm_pool;
+mod norm_pool;
 
 /// A vector of `len` floats filled by `fill`, which gets its memory as uninitialized slots:
 /// saves zeroing outputs that are overwritten anyway (measured on the complex CNN: +2-4%
 /// training, +5-15% inference, `results/performance.md`).
 ///
 /// # Safety
-/// `fill` must write every one of the `len` slots.
+/// `fill` must write every one of the `len` slots. Callers assert the lengths this relies on
+/// (the chunks they hand out cover exactly `len` slots) before calling.
 #[cfg(feature = "flex")]
 unsafe fn fully_written(
     len: usize,
@@ -134,6 +142,52 @@ fn switch(op: Op) -> &'static AtomicBool {
     }
 }
 
+thread_local! {
+    /// Runs of our kernels on this thread, by [`Op`] (see [`our_kernel_runs`]).
+    static RUNS: [std::cell::Cell<u64>; 3] = const {
+        [std::cell::Cell::new(0), std::cell::Cell::new(0), std::cell::Cell::new(0)]
+    };
+}
+
+fn op_index(op: Op) -> usize {
+    match op {
+        Op::Conv2d => 0,
+        Op::MaxPool2d => 1,
+        Op::BatchNorm => 2,
+    }
+}
+
+/// Counts one run of our kernel for `op` on this thread.
+#[cfg(feature = "flex")]
+fn count_run(op: Op) {
+    RUNS.with(|runs| {
+        let run = &runs[op_index(op)];
+        run.set(run.get() + 1);
+    });
+}
+
+/// How many times one of our kernels for `op` ran on this thread so far (each forward and each
+/// gradient kernel counts one). Tells whether a model takes our path or burn's: a layer our
+/// kernels do not cover leaves it unchanged.
+///
+/// ```
+/// use burn::nn::pool::MaxPool2dConfig;
+/// use burn::tensor::{Device, Tensor};
+/// use mnist_lab::kernel::{self, Op};
+///
+/// let device = Device::flex();
+/// let x = Tensor::<4>::ones([1, 1, 4, 4], &device);
+/// let before = kernel::our_kernel_runs(Op::MaxPool2d);
+/// kernel::max_pool2d(&MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(), x.clone());
+/// assert_eq!(kernel::our_kernel_runs(Op::MaxPool2d), before + 1);
+/// // Overlapping windows are burn's kernel.
+/// kernel::max_pool2d(&MaxPool2dConfig::new([2, 2]).with_strides([1, 1]).init(), x);
+/// assert_eq!(kernel::our_kernel_runs(Op::MaxPool2d), before + 1);
+/// ```
+pub fn our_kernel_runs(op: Op) -> u64 {
+    RUNS.with(|runs| runs[op_index(op)].get())
+}
+
 /// Chooses the kernel of `op` for every later call in this process (default: ours). For
 /// comparisons (`examples/throughput.rs --conv burn`); results agree to float rounding.
 pub fn set_kernel(op: Op, choice: KernelImpl) {
@@ -149,11 +203,13 @@ pub fn kernel(op: Op) -> KernelImpl {
     }
 }
 
-/// Whether `x` runs on Flex in `f32`, where our kernels apply, and `op` is set to ours.
+/// Whether `x` runs on Flex in `f32`, where our kernels apply, holds at least one value, and
+/// `op` is set to ours. Empty tensors are burn's: its kernels define what they give.
 #[cfg(feature = "flex")]
 fn ours_apply(op: Op, x: &Tensor<4>) -> bool {
     kernel(op) == KernelImpl::Ours
         && x.dtype() == burn::tensor::DType::F32
+        && x.shape().num_elements() > 0
         && matches!(
             x.device().inner().as_dispatch(),
             burn::backend::DispatchDevice::Flex(_)
@@ -260,7 +316,18 @@ pub fn batch_norm(bn: &BatchNorm, input: Tensor<4>) -> Tensor<4> {
 fn batch_norm_with(bn: &BatchNorm, input: Tensor<4>, pool: [usize; 2]) -> Option<Tensor<4>> {
     use burn::backend::Dispatch;
     use extension::LabKernels;
-    if input.dims()[1] != bn.gamma.shape().num_elements() || !ours_apply(Op::BatchNorm, &input) {
+    let f32_params = [
+        bn.gamma.val().dtype(),
+        bn.beta.val().dtype(),
+        bn.running_mean.value().dtype(),
+        bn.running_var.value().dtype(),
+    ]
+    .iter()
+    .all(|&dtype| dtype == burn::tensor::DType::F32);
+    if input.dims()[1] != bn.gamma.shape().num_elements()
+        || !f32_params
+        || !ours_apply(Op::BatchNorm, &input)
+    {
         return None;
     }
     let device = input.device();

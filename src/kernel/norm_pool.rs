@@ -32,8 +32,12 @@ fn check(x: &[f32], g: &NormGeometry, pool: &PoolGeometry) {
     assert_eq!(pool.height * pool.width, g.spatial, "plane size");
 }
 
-/// Runs `f` on plane `x`'s normalized values `x * scale + shift`, in this thread's buffer.
-fn with_normalized<R>(x: &[f32], coefficients: (f32, f32), f: impl FnOnce(&[f32]) -> R) -> R {
+/// Runs `f` on plane `x`'s normalized values, in this thread's buffer.
+fn with_normalized<R>(
+    x: &[f32],
+    coefficients: batch_norm::ChannelNorm,
+    f: impl FnOnce(&[f32]) -> R,
+) -> R {
     PLANES.with_borrow_mut(|(normalized, _)| {
         normalized.resize(x.len(), MaybeUninit::new(0.0));
         batch_norm::normalize_plane(x, coefficients, normalized);
@@ -51,7 +55,7 @@ unsafe fn assume_init(values: &[MaybeUninit<f32>]) -> &[f32] {
 
 /// `max_pool(batch_norm(x))`: the window maxima `[planes, oh, ow]` of `x` normalized with
 /// `gamma`, `beta`, `mean` and `var` (as [`batch_norm::normalize`]).
-pub fn forward(
+pub(crate) fn forward(
     x: &[f32],
     [gamma, beta, mean, var]: [&[f32]; 4],
     epsilon: f64,
@@ -62,7 +66,7 @@ pub fn forward(
     for p in [gamma, beta, mean, var] {
         assert_eq!(p.len(), g.channels, "per-channel length");
     }
-    let coefficients = batch_norm::scale_shift(gamma, beta, mean, var, epsilon);
+    let coefficients = batch_norm::channel_norms(gamma, beta, mean, var, epsilon);
     let [oh, ow] = pool.out_size();
     let len = pool.planes * oh * ow;
     if len == 0 {
@@ -85,7 +89,7 @@ pub fn forward(
 /// Gradients for `x`, `gamma` and `beta` of the training [`forward`] (statistics of the batch
 /// itself), given the gradient of the pooled output: [`batch_norm::train_backward`] of the
 /// pooling's gradient, which is made plane by plane from the normalized plane, never whole.
-pub fn train_backward(
+pub(crate) fn train_backward(
     x: &[f32],
     [gamma, beta, mean, var]: [&[f32]; 4],
     pooled_grad: &[f32],
@@ -96,7 +100,7 @@ pub fn train_backward(
     check(x, g, pool);
     let [oh, ow] = pool.out_size();
     assert_eq!(pooled_grad.len(), pool.planes * oh * ow, "gradient length");
-    let coefficients = batch_norm::scale_shift(gamma, beta, mean, var, epsilon);
+    let coefficients = batch_norm::channel_norms(gamma, beta, mean, var, epsilon);
     let out_len = oh * ow;
     batch_norm::train_backward_by_plane(x, [gamma, mean, var], epsilon, g, |p, f| {
         let plane = &x[p * g.spatial..(p + 1) * g.spatial];
