@@ -40,7 +40,7 @@ impl CommonArgs {
 }
 
 /// Runs an example: [`crate::kernel::keep_freed_memory`] first, then `run`; on error, prints
-/// `error: <message>` on one line and exits with status 1.
+/// `error: <message>` (a few lines at most) and exits with status 1.
 pub fn run_example(run: impl FnOnce() -> Result<(), Box<dyn std::error::Error>>) {
     crate::kernel::keep_freed_memory();
     exit_on_error(run());

@@ -28,7 +28,7 @@ pub mod cli;
 pub mod conv;
 pub mod data;
 pub mod experiment;
-mod fsutil;
+pub mod fsutil;
 pub mod interop;
 pub mod kernel;
 pub mod model;

@@ -315,6 +315,58 @@ fn not_found_everywhere_says_which_variable_to_set() {
     assert!(cache_entries(cache.path()).is_empty());
 }
 
+/// Offline (a mirror that answers 404, one where nothing listens): one short message, one line
+/// per mirror with its cause, the missing files, and the fix. It was ~2,500 characters, each
+/// mirror's failure nesting the whole message again.
+#[test]
+fn offline_the_error_is_one_short_message() {
+    let cache = tempfile::tempdir().unwrap();
+    let (answers_404, _) = serve(HashMap::new(), 8);
+    let nothing_listens = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/mnist/", listener.local_addr().unwrap())
+    };
+    let err = downloader(
+        &cache.path().join("mnist"),
+        vec![answers_404.clone(), nothing_listens.clone()],
+    )
+    .locate_with_env(None)
+    .unwrap_err();
+    let msg = err.to_string();
+    let lines: Vec<&str> = msg.lines().collect();
+    assert_eq!(lines.len(), 5, "{msg}");
+    assert_eq!(
+        lines[0],
+        "MNIST is not on this machine and the download failed."
+    );
+    assert_eq!(
+        lines[1],
+        "  missing: train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, \
+         t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"
+    );
+    let tried = |line: &str, base: &str| {
+        line.starts_with(&format!(
+            "  tried {}/train-images-idx3-ubyte.gz: ",
+            base.trim_end_matches('/')
+        )) && line.ends_with("(2 tries)")
+    };
+    assert!(
+        tried(lines[2], &answers_404) && lines[2].contains("404"),
+        "{msg}"
+    );
+    assert!(tried(lines[3], &nothing_listens), "{msg}");
+    assert!(
+        lines[4].starts_with("  fix: pass --data-dir or set MNIST_DIR to a directory"),
+        "{msg}"
+    );
+    assert!(msg.len() < 800, "{} characters: {msg}", msg.len());
+    assert!(
+        cache_entries(cache.path())
+            .iter()
+            .all(|n| !n.starts_with(".tmp"))
+    );
+}
+
 #[test]
 fn wrong_checksum_is_discarded() {
     let cache = tempfile::tempdir().unwrap();

@@ -272,12 +272,29 @@ fn empty_data_sets_are_errors_not_zero_accuracy() {
         .fit(&fc.model, data_of(train.clone(), test.limit(0)))
         .err()
         .unwrap();
-    assert_eq!(err.to_string(), "the test set is empty");
+    assert_eq!(
+        err.to_string(),
+        "the test set is empty: the data set passed to `Trainer::fit` holds no items"
+    );
     let err = trainer()
-        .fit(&fc.model, data_of(train.limit(0), test))
+        .fit(&fc.model, data_of(train.limit(0), test.clone()))
         .err()
         .unwrap();
-    assert_eq!(err.to_string(), "the training set is empty");
+    assert_eq!(
+        err.to_string(),
+        "the training set is empty: the data set passed to `Trainer::fit` holds no items"
+    );
+    let mut limited = fc.clone();
+    limited.training.limit_train = Some(0);
+    let err = flex_trainer(&limited, out.path())
+        .fit(&limited.model, data_of(train, test))
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("`limit_train` is 0 (`--limit-train 0`): give it at least 1"),
+        "{err}"
+    );
 }
 
 #[test]

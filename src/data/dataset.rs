@@ -134,6 +134,11 @@ impl MnistDataset {
                 expected_cols: IMAGE_SIDE as u32,
             });
         }
+        if images.count == 0 {
+            return Err(IdxError::NoImages {
+                path: images_path.to_path_buf(),
+            });
+        }
         if images.count != labels.len() {
             return Err(IdxError::CountMismatch {
                 images: images_path.to_path_buf(),

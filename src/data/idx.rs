@@ -141,6 +141,16 @@ pub enum IdxError {
         /// Labels in it.
         label_count: usize,
     },
+    /// A well-formed image file that holds no image: nothing to train or test on.
+    #[error(
+        "{path}: holds 0 images (its header's count is 0). Use the complete file (MNIST's hold \
+         60,000 training and 10,000 test images), or point --data-dir or MNIST_DIR at a \
+         directory with complete files"
+    )]
+    NoImages {
+        /// The image file.
+        path: PathBuf,
+    },
     /// A label outside `0..classes`.
     #[error("{path}: label {label} at index {index} is not a class (expected 0..={max})")]
     LabelOutOfRange {

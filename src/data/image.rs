@@ -138,6 +138,12 @@ impl ImageDataset {
     pub fn from_idx_files(images_path: &Path, labels_path: &Path) -> Result<Self, ImageDataError> {
         let images = idx::read_images(images_path)?;
         let labels = idx::read_labels(labels_path)?;
+        if images.count == 0 {
+            return Err(idx::IdxError::NoImages {
+                path: images_path.to_path_buf(),
+            }
+            .into());
+        }
         if images.count != labels.len() {
             return Err(ImageDataError::CountMismatch {
                 images_path: images_path.to_path_buf(),

@@ -17,4 +17,4 @@ pub use batcher::{
 pub use dataset::{Flavor, IMAGE_PIXELS, IMAGE_SIDE, MnistDataset, MnistItem, NUM_CLASSES, Split};
 pub use idx::{IdxError, IdxImages};
 pub use image::{ImageBatcher, ImageDataError, ImageDataset, ImageItem, Normalization};
-pub use source::{DataLocator, MNIST_DIR_ENV, SourceError};
+pub use source::{DataLocator, MNIST_DIR_ENV, MirrorFailure, SourceError};

@@ -71,23 +71,20 @@ pub enum SourceError {
     },
     /// No local copy, and the download failed from every mirror.
     #[error(
-        "MNIST not found locally and the download failed ({reason}). Set {MNIST_DIR_ENV} or pass \
-         --data-dir with a directory holding train-images-idx3-ubyte(.gz), \
-         train-labels-idx1-ubyte(.gz), t10k-images-idx3-ubyte(.gz), t10k-labels-idx1-ubyte(.gz)"
+        "MNIST is not on this machine and the download failed.\n  missing: {}\n{}\n  fix: \
+         pass --data-dir or set {MNIST_DIR_ENV} to a directory holding these files (raw or \
+         .gz), or put them in the cache {}",
+        .missing.join(", "),
+        mirror_lines(.mirrors),
+        .cache_dir.display()
     )]
     DownloadFailed {
-        /// What went wrong, per mirror.
-        reason: String,
-    },
-    /// A downloaded file's checksum did not match.
-    #[error("{url}: checksum mismatch (md5 {found}, expected {expected}); the file was discarded")]
-    Checksum {
-        /// Where it came from.
-        url: String,
-        /// MD5 of what arrived (decompressed).
-        found: String,
-        /// MD5 expected.
-        expected: String,
+        /// The files the cache lacks, in the order they were to be fetched.
+        missing: Vec<String>,
+        /// What each mirror said for the first file that none of them served.
+        mirrors: Vec<MirrorFailure>,
+        /// Where the download would have put them.
+        cache_dir: PathBuf,
     },
     /// Writing into the cache failed.
     #[error(
@@ -102,6 +99,32 @@ pub enum SourceError {
     /// A file could not be read.
     #[error(transparent)]
     Idx(#[from] IdxError),
+}
+
+/// One mirror's answer for a file it did not serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MirrorFailure {
+    /// The file's address on the mirror.
+    pub url: String,
+    /// The last try's cause (a timeout, a 404, a cut connection, ...), one line.
+    pub cause: String,
+    /// How many times it was tried.
+    pub tries: usize,
+}
+
+/// One line per mirror, `  tried URL: cause (N tries)`, or that none is configured.
+fn mirror_lines(mirrors: &[MirrorFailure]) -> String {
+    if mirrors.is_empty() {
+        return "  tried: no mirror (the download is switched off)".into();
+    }
+    mirrors
+        .iter()
+        .map(|m| {
+            let tries = if m.tries == 1 { "try" } else { "tries" };
+            format!("  tried {}: {} ({} {tries})", m.url, m.cause, m.tries)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Finds `stem` in `dir`, as `stem`, `stem.gz`, or the `train-images.idx3-ubyte` spelling.
@@ -220,10 +243,18 @@ fn download_all(
     dest: &Path,
     timeout: Duration,
 ) -> Result<(), SourceError> {
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|f| find_file(dest, f.stem).is_none())
+        .map(|f| format!("{}.gz", f.stem))
+        .collect();
+    let failed = |mirrors| SourceError::DownloadFailed {
+        missing: missing.clone(),
+        mirrors,
+        cache_dir: dest.to_path_buf(),
+    };
     if mirrors.is_empty() {
-        return Err(SourceError::DownloadFailed {
-            reason: "no mirror configured".into(),
-        });
+        return Err(failed(vec![]));
     }
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
@@ -237,24 +268,37 @@ fn download_all(
         let mut done = false;
         'mirrors: for mirror in mirrors {
             let url = format!("{}/{}.gz", mirror.trim_end_matches('/'), file.stem);
+            let mut failure = MirrorFailure {
+                url: url.clone(),
+                cause: String::new(),
+                tries: 0,
+            };
             for _attempt in 0..2 {
+                failure.tries += 1;
                 match download_one(&agent, &url, file, dest) {
                     Ok(()) => {
                         done = true;
                         break 'mirrors;
                     }
-                    Err(e @ SourceError::Cache { .. }) => return Err(e),
-                    Err(e) => failures.push(format!("{url}: {e}")),
+                    Err(Fetch::Fatal(e)) => return Err(e),
+                    Err(Fetch::Failed(cause)) => failure.cause = cause,
                 }
             }
+            failures.push(failure);
         }
         if !done {
-            return Err(SourceError::DownloadFailed {
-                reason: failures.join("; "),
-            });
+            return Err(failed(failures));
         }
     }
     Ok(())
+}
+
+/// Why one try of one file failed.
+enum Fetch {
+    /// This mirror did not serve it (one line: the cause); the next try or mirror may.
+    Failed(String),
+    /// Nothing else will help: the cache cannot be written (full, or not writable).
+    Fatal(SourceError),
 }
 
 /// Fetches one file, checks the MD5 of its decompressed bytes, and renames it into `dest`.
@@ -263,8 +307,8 @@ fn download_one(
     url: &str,
     file: &MnistFile,
     dest: &Path,
-) -> Result<(), SourceError> {
-    let failed = |reason: String| SourceError::DownloadFailed { reason };
+) -> Result<(), Fetch> {
+    let failed = |reason: String| Fetch::Failed(reason.replace('\n', " "));
     let mut response = agent.get(url).call().map_err(|e| failed(e.to_string()))?;
     let mut body = Vec::new();
     response
@@ -285,14 +329,15 @@ fn download_one(
         })?;
     let found = format!("{:x}", Md5::digest(&decompressed));
     if found != file.md5 {
-        return Err(SourceError::Checksum {
-            url: url.to_string(),
-            found,
-            expected: file.md5.to_string(),
-        });
+        // Another mirror (or try) may serve the right file.
+        return Err(failed(format!(
+            "checksum mismatch (md5 {found}, expected {}); the file was discarded",
+            file.md5
+        )));
     }
     let path = dest.join(format!("{}.gz", file.stem));
-    crate::fsutil::write_atomic(&path, &body).map_err(|source| SourceError::Cache { path, source })
+    crate::fsutil::write_atomic(&path, &body)
+        .map_err(|source| Fetch::Fatal(SourceError::Cache { path, source }))
 }
 
 /// MD5 of the decompressed content of an IDX file (raw or gzipped), lower-case hex.

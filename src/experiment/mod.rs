@@ -375,12 +375,30 @@ pub fn example_main(preset: impl FnOnce(&TrainArgs) -> Preset) {
 impl TrainArgs {
     /// The process's command line, parsed (`--help` and errors exit as clap does).
     pub fn parse_args() -> Self {
+        Self::try_parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// `args` (the program name first) parsed, or clap's error: what [`Self::parse_args`]
+    /// prints for a bad flag.
+    ///
+    /// ```
+    /// use mnist_lab::experiment::TrainArgs;
+    /// let args = TrainArgs::try_parse_from(["simple_fc", "--epochs", "2"]).unwrap();
+    /// assert_eq!(args.epochs, Some(2));
+    /// let err = TrainArgs::try_parse_from(["simple_fc", "--epochs", "two"]).unwrap_err();
+    /// assert!(err.to_string().contains("invalid value 'two' for '--epochs <EPOCHS>'"));
+    /// ```
+    pub fn try_parse_from<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
         use clap::Parser;
         #[derive(clap::Parser)]
         struct Cli {
             #[command(flatten)]
             args: TrainArgs,
         }
-        Cli::parse().args
+        Cli::try_parse_from(args).map(|cli| cli.args)
     }
 }

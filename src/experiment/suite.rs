@@ -134,7 +134,19 @@ impl Suite {
             reused,
         };
         if same_config && let Some(summary) = self.finished_summary(&dir, &config)? {
-            let history = read_history(&dir.join("history.csv"), usize::MAX)?;
+            let history_path = dir.join("history.csv");
+            let history = read_history(&history_path, usize::MAX)?;
+            let epochs = config.training.total_epochs();
+            if history.last().map(|r| r.epoch) != Some(epochs) {
+                return Err(TrainError::Checkpoint {
+                    path: history_path,
+                    message: format!(
+                        "ends before epoch {epochs}, the last of the finished run beside it: the \
+                         file is truncated. Rerun with --rerun, or delete {} to train afresh",
+                        dir.display()
+                    ),
+                });
+            }
             println!(
                 "{}: reusing the finished run in {}",
                 preset.name,

@@ -131,7 +131,10 @@ fn batches(
         .collect::<Result<Vec<_>, _>>()
         .map_err(TrainError::Data)?;
     if batches.is_empty() {
-        return Err(TrainError::EmptyData { what: "training" });
+        return Err(TrainError::EmptyData {
+            what: "training",
+            reason: "no batch to measure: the data set holds no images",
+        });
     }
     Ok(batches)
 }

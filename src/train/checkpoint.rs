@@ -122,12 +122,20 @@ pub fn load<M: Module>(
     optim: ModuleOptimizer,
 ) -> Result<(M, ModuleOptimizer, CheckpointState), TrainError> {
     let [model_path, optim_path, state_path] = paths(dir, epoch);
+    // What to do about a damaged file: the checkpoint before it, or a fresh start.
+    let damaged = |what: &str, e: &dyn std::fmt::Display| {
+        let earlier = match epoch {
+            0 | 1 => String::new(),
+            e => format!("resume from an earlier epoch (--resume {}), or ", e - 1),
+        };
+        format!("{what} ({e}): the file is damaged. {earlier}start afresh without --resume")
+    };
     let state_bytes = std::fs::read(&state_path).map_err(io_err(&state_path))?;
-    let state: CheckpointState =
-        serde_json::from_slice(&state_bytes).map_err(|e| record_err(&state_path, e))?;
+    let state: CheckpointState = serde_json::from_slice(&state_bytes)
+        .map_err(|e| record_err(&state_path, damaged("is not a checkpoint's state", &e)))?;
     let model_bytes = std::fs::read(&model_path).map_err(io_err(&model_path))?;
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(model_bytes))
-        .map_err(|e| record_err(&model_path, e))?;
+        .map_err(|e| record_err(&model_path, damaged("cannot be read as weights", &e)))?;
     let model = model.try_load_record(record).map_err(|e| {
         record_err(
             &model_path,
@@ -140,6 +148,20 @@ pub fn load<M: Module>(
     let optim_bytes = std::fs::read(&optim_path).map_err(io_err(&optim_path))?;
     let optim = optim
         .from_bytes(Bytes::from_bytes_vec(optim_bytes))
-        .map_err(|e| record_err(&optim_path, e))?;
+        .map_err(|e| {
+            record_err(
+                &optim_path,
+                damaged("cannot be read as optimizer state", &e),
+            )
+        })?;
+    if state.epoch != epoch {
+        return Err(record_err(
+            &state_path,
+            damaged(
+                "is not the state of this epoch",
+                &format!("it says epoch {}", state.epoch),
+            ),
+        ));
+    }
     Ok((model, optim, state))
 }

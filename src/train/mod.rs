@@ -56,22 +56,45 @@ pub enum TrainError {
     #[error(transparent)]
     Backend(#[from] crate::backend::BackendError),
     /// A data set had nothing to train on.
-    #[error("the {what} set is empty")]
+    #[error("the {what} set is empty: {reason}")]
     EmptyData {
         /// `training` or `test`.
         what: &'static str,
+        /// Why, and what to do.
+        reason: &'static str,
     },
     /// The loader failed.
     #[error("reading a batch failed: {0}")]
     Data(burn::data::dataset::DatasetError),
     /// A file could not be written or read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {source}{}", crate::fsutil::io_hint(source))]
     Io {
         /// The file.
         path: PathBuf,
         /// The OS error.
         source: std::io::Error,
     },
+    /// `--resume N` where no complete checkpoint of epoch N is.
+    #[error(
+        "cannot resume from epoch {epoch}: {} holds no complete checkpoint of it ({}). {}",
+        dir.display(),
+        match latest { Some(e) => format!("the latest is epoch {e}"), None => "it holds none".into() },
+        match latest {
+            Some(e) => format!("Pass --resume {e}, or train afresh without --resume"),
+            None => "Train afresh without --resume, or pass the --out of the run to resume".into(),
+        }
+    )]
+    NoCheckpoint {
+        /// The checkpoint directory.
+        dir: PathBuf,
+        /// The epoch asked for.
+        epoch: usize,
+        /// The latest complete checkpoint there, if any.
+        latest: Option<usize>,
+    },
+    /// Another run holds the output directory.
+    #[error(transparent)]
+    Busy(#[from] crate::fsutil::LockError),
     /// A checkpoint or history file is unusable.
     #[error("{path}: {message}")]
     Checkpoint {

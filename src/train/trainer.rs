@@ -317,15 +317,38 @@ where
         };
         let (n_train, n_test) = (train.len(), data.test.len());
         if n_train == 0 {
-            return Err(TrainError::EmptyData { what: "training" });
+            let reason = if config.limit_train == Some(0) {
+                "`limit_train` is 0 (`--limit-train 0`): give it at least 1, or leave it out to \
+                 train on every image"
+            } else {
+                "the data set passed to `Trainer::fit` holds no items"
+            };
+            return Err(TrainError::EmptyData {
+                what: "training",
+                reason,
+            });
         }
         if n_test == 0 {
-            return Err(TrainError::EmptyData { what: "test" });
+            return Err(TrainError::EmptyData {
+                what: "test",
+                reason: "the data set passed to `Trainer::fit` holds no items",
+            });
         }
+        // Held to the end of the run: a second run into this directory fails here at once.
+        let _lock = crate::fsutil::DirLock::acquire(&self.out)?;
         let train_device = self.device.clone().autodiff();
         let ckpt_dir = checkpoint::checkpoint_dir(&self.out);
         let config_path = self.out.join("config.json");
         let run_config = self.run_config(spec)?;
+        if let Some(epoch) = self.resume_from
+            && !ckpt_dir.join(format!("state-{epoch}.json")).is_file()
+        {
+            return Err(TrainError::NoCheckpoint {
+                dir: ckpt_dir,
+                epoch,
+                latest: checkpoint::latest(&checkpoint::checkpoint_dir(&self.out)),
+            });
+        }
         if self.resume_from.is_some()
             && let Some(differences) = super::saved_config_differences(&self.out, &run_config)?
             && !differences.is_empty()
@@ -356,7 +379,20 @@ where
         let mut history = Vec::new();
         if let Some(epoch) = self.resume_from {
             (model, optim, state) = checkpoint::load(&ckpt_dir, epoch, model, optim)?;
-            history = read_history(&self.out.join("history.csv"), epoch)?;
+            let history_path = self.out.join("history.csv");
+            history = read_history(&history_path, epoch)?;
+            if history.len() != state.steps {
+                return Err(super::record_err(
+                    &history_path,
+                    format!(
+                        "holds {} steps for epochs 1 to {epoch}, but the checkpoint of epoch \
+                         {epoch} took {}: the file is truncated or from another run. Resume \
+                         from an earlier epoch, or start afresh without --resume",
+                        history.len(),
+                        state.steps
+                    ),
+                ));
+            }
         }
         let (params, params_total) = (trainable_params(&model), model.num_params());
         let test_loader = loader(
@@ -542,10 +578,27 @@ fn write_history(path: &Path, rows: &[HistoryRow]) -> Result<(), TrainError> {
     write_atomic(path, text.as_bytes()).map_err(io_err(path))
 }
 
-/// Reads `history.csv` back, keeping the rows of epochs up to `through_epoch`.
+/// Reads `history.csv` back, keeping the rows of epochs up to `through_epoch`. The header, four
+/// fields per row and steps counting up from 1 are checked: a file cut short inside a row, or
+/// with rows missing, is an error naming the line.
 pub fn read_history(path: &Path, through_epoch: usize) -> Result<Vec<HistoryRow>, TrainError> {
     let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-    let bad = |line: usize| record_err(path, format!("line {line} is not `{HISTORY_HEADER}`"));
+    let bad = |line: usize| {
+        record_err(
+            path,
+            format!(
+                "line {line} is not `{HISTORY_HEADER}`: the file is damaged. Delete the run \
+                 directory to train afresh"
+            ),
+        )
+    };
+    if text.lines().next() != Some(HISTORY_HEADER) {
+        return Err(bad(1));
+    }
+    if !text.is_empty() && !text.ends_with('\n') {
+        // Every row is written with its newline: the file was cut inside its last row.
+        return Err(bad(text.lines().count()));
+    }
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
@@ -558,6 +611,17 @@ pub fn read_history(path: &Path, through_epoch: usize) -> Result<Vec<HistoryRow>
             loss: f[2].parse().map_err(|_| bad(i + 1))?,
             learning_rate: f[3].parse().map_err(|_| bad(i + 1))?,
         };
+        if row.step != i {
+            return Err(record_err(
+                path,
+                format!(
+                    "line {}: step {} where step {i} was expected: rows are missing. Delete the \
+                     run directory to train afresh",
+                    i + 1,
+                    row.step
+                ),
+            ));
+        }
         if row.epoch <= through_epoch {
             rows.push(row);
         }
