@@ -3,7 +3,8 @@
 //! `cargo run --release --example complex_cnn` (`-- --help` lists the overrides: --stages, --epochs,
 //! --lr, --limit-train, --backend, --data-dir, --out, --seed, --resume, --summary).
 
-use mnist_lab::experiment::{Preset, TrainArgs, report_run};
+use mnist_lab::cli::TrainArgs;
+use mnist_lab::experiment::{Preset, report_run};
 use mnist_lab::model::{ComplexCnnConfig, ModelConfig};
 use mnist_lab::train::parse_stages;
 

@@ -8,7 +8,8 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use mnist_lab::experiment::{SuiteArgs, run_lr_sweeps};
+use mnist_lab::cli::SuiteArgs;
+use mnist_lab::experiment::run_lr_sweeps;
 use mnist_lab::train::LearningRate;
 
 /// Train three models at several learning rates and plot their losses.

@@ -9,7 +9,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use mnist_lab::experiment::{ReportContext, Reproduction, SuiteArgs};
+use mnist_lab::cli::SuiteArgs;
+use mnist_lab::experiment::Reproduction;
+use mnist_lab::report::ReportContext;
 
 /// Reproduce the report: train everything, write REPORT.md and the plots.
 #[derive(Parser, Debug)]

@@ -7,8 +7,9 @@ use std::path::Path;
 
 use burn::tensor::{Tensor, TensorData};
 use mnist_lab::data::{Distortion, IMAGE_SIDE, MnistBatcher, MnistDataset, distort};
-use mnist_lab::experiment::{Preset, ReportContext, Reproduction, Suite, lr_sweeps};
+use mnist_lab::experiment::{Preset, Reproduction, Suite, lr_sweeps};
 use mnist_lab::model::ModelConfig;
+use mnist_lab::report::ReportContext;
 use mnist_lab::report::{LinePlot, Series};
 use mnist_lab::train::checkpoint;
 use mnist_lab::{BackendKind, ModelKind};

@@ -8,8 +8,9 @@ mod common;
 
 use std::path::Path;
 
+use mnist_lab::cli::TrainArgs;
 use mnist_lab::data::idx;
-use mnist_lab::experiment::{Preset, TrainArgs, run_preset};
+use mnist_lab::experiment::{Preset, run_preset};
 
 use common::serial;
 

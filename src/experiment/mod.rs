@@ -1,26 +1,23 @@
 //! The report's experiments as presets: what each recipe is ([`Preset`], [`RunConfig`]), and
-//! the command line and output every training example shares ([`TrainArgs`], [`report_run`]).
+//! the output every training example shares ([`run_preset`], [`report_run`]); their command line
+//! is [`crate::cli::TrainArgs`].
 
+mod reference;
 pub mod reproduce;
 mod run_config;
 pub mod suite;
 pub mod throughput;
 
+pub use reference::Reference;
 pub use run_config::RunConfig;
 
-pub use reproduce::{ReportContext, Reproduced, Reproduction, civil_date, report_markdown};
-pub use suite::{LrSweep, RunRecord, Suite, SuiteArgs, SuiteError, lr_sweeps, run_lr_sweeps};
+pub use reproduce::{Reproduced, Reproduction, report_input};
+pub use suite::{LrSweep, RunRecord, Suite, SuiteError, lr_sweeps, run_lr_sweeps};
 
-use std::path::PathBuf;
-
-use clap::Args;
-
-use crate::cli::CommonArgs;
-use crate::data::{Augmentation, MnistBatcher, MnistDataset};
+use crate::cli::TrainArgs;
+use crate::data::Augmentation;
 use crate::model::{ComplexMlpConfig, Model, ModelConfig, ModelKind};
-use crate::train::{
-    LearningRate, OptimizerKind, RunData, RunOutcome, TrainingStage, format_stages, parse_stages,
-};
+use crate::train::{LearningRate, OptimizerKind, RunOutcome, TrainingStage, format_stages};
 
 /// One of the report's recipes: a model and its stages.
 #[derive(Clone, Debug)]
@@ -31,38 +28,23 @@ pub struct Preset {
     pub model: ModelConfig,
     /// The stages, as the report ran them.
     pub stages: Vec<TrainingStage>,
-    /// What the report measured after each stage (percent), for comparison.
-    pub report_accuracy: Vec<f64>,
+    /// The report's, PyTorch's and our committed figures, for comparison ([`Reference::of`]).
+    pub reference: Reference,
     /// Random distortions of the training images (only in the improved recipes).
     pub augmentation: Option<Augmentation>,
     /// L2 weight decay (only in the improved recipes).
     pub weight_decay: Option<f64>,
-    /// What PyTorch 2.15 gave for the same recipe on this project's 2-core machine, after each
-    /// stage (`../shared/REFERENCE-RESULTS.md`), for comparison.
-    pub pytorch_accuracy: Vec<f64>,
-    /// PyTorch's wall time for the recipe on that machine, seconds.
-    pub pytorch_seconds: Option<f64>,
-    /// The accuracy (percent, last stage) this crate commits to reaching with the recipe.
-    pub acceptance: Option<f64>,
 }
 
 impl Preset {
     /// §3, Q6: the one-layer network, 5 epochs at 0.001: 92.10%.
     pub fn simple_fc() -> Self {
-        Self::new("simple_fc", ModelKind::SimpleFc, &[(5, 1e-3)], &[92.10]).compared_with(
-            &[92.01],
-            2.4,
-            91.5,
-        )
+        Self::new("simple_fc", ModelKind::SimpleFc, &[(5, 1e-3)])
     }
 
     /// §4, Q7/Q8: the simple CNN, 5 epochs at 0.001: 98.28%.
     pub fn simple_cnn() -> Self {
-        Self::new("simple_cnn", ModelKind::SimpleCnn, &[(5, 1e-3)], &[98.28]).compared_with(
-            &[98.24],
-            29.0,
-            98.0,
-        )
+        Self::new("simple_cnn", ModelKind::SimpleCnn, &[(5, 1e-3)])
     }
 
     /// §5.1: the provided CNN, 5 epochs each at 1e-3, 1e-4, 1e-5: 97.70 / 98.53 / 98.54%.
@@ -71,11 +53,7 @@ impl Preset {
             "provided_cnn",
             ModelKind::ProvidedCnn,
             &[(5, 1e-3), (5, 1e-4), (5, 1e-5)],
-            &[97.70, 98.53, 98.54],
         )
-        // The bar is PyTorch's own figure for this recipe here, not the report's 98.3+
-        // (see results/training-2026-11-25.md).
-        .compared_with(&[97.93, 98.16, 98.14], 88.0, 98.0)
     }
 
     /// §5.2: the complex CNN, 2 epochs at 0.01 then 2 at 0.001: 99.02 / 99.32%.
@@ -84,9 +62,7 @@ impl Preset {
             "complex_cnn",
             ModelKind::ComplexCnn,
             &[(2, 1e-2), (2, 1e-3)],
-            &[99.02, 99.32],
         )
-        .compared_with(&[99.10, 99.37], 308.0, 99.3)
     }
 
     /// Beyond the report: the complex CNN with augmentation (10 degrees, 10% zoom, 2 pixels),
@@ -98,31 +74,17 @@ impl Preset {
             "complex_cnn_improved",
             ModelKind::ComplexCnn,
             &[(5, 2e-2), (4, 5e-3), (3, 1e-3)],
-            &[],
         );
         preset.augmentation = Some(Augmentation::default());
         preset.weight_decay = Some(5e-4);
-        preset.acceptance = Some(99.6);
         preset
     }
 
     /// The learning-rate experiments: the MLP, 5 epochs at `lr` (0.01, 0.001 or 0.0001 in the
     /// report: 97.86 / 95.97 / 89.53%), dropout left on at test time as the report's code did.
     pub fn complex_mlp(lr: f64) -> Self {
-        // (learning rate, accuracy) of the report and of PyTorch here.
-        let at_lr = |table: [(f64, f64); 3]| -> Vec<f64> {
-            table
-                .iter()
-                .filter(|&&(rate, _)| rate == lr)
-                .map(|&(_, accuracy)| accuracy)
-                .collect()
-        };
-        let report = at_lr([(1e-2, 97.86), (1e-3, 95.97), (1e-4, 89.53)]);
-        let pytorch = at_lr([(1e-2, 97.36), (1e-3, 95.31), (1e-4, 87.63)]);
         let name = format!("complex_mlp_lr{}", LearningRate(lr));
-        let mut preset = Self::new(&name, ModelKind::ComplexMlp, &[(5, lr)], &report);
-        preset.pytorch_accuracy = pytorch;
-        preset.pytorch_seconds = Some(20.0);
+        let mut preset = Self::new(&name, ModelKind::ComplexMlp, &[(5, lr)]);
         preset.model = ModelConfig::ComplexMlp(ComplexMlpConfig::new().with_dropout_at_test(true));
         preset
     }
@@ -135,9 +97,9 @@ impl Preset {
             &format!("{}_lr{}", self.model, LearningRate(lr)),
             self.model.kind(),
             &[(epochs, lr)],
-            &[],
         );
         preset.model = self.model.clone();
+        preset.reference = Reference::default();
         preset
     }
 
@@ -161,14 +123,8 @@ impl Preset {
             .with_augmentation(self.augmentation)
     }
 
-    fn compared_with(mut self, pytorch: &[f64], pytorch_seconds: f64, acceptance: f64) -> Self {
-        self.pytorch_accuracy = pytorch.to_vec();
-        self.pytorch_seconds = Some(pytorch_seconds);
-        self.acceptance = Some(acceptance);
-        self
-    }
-
-    fn new(name: &str, model: ModelKind, stages: &[(usize, f64)], report: &[f64]) -> Self {
+    /// The recipe `name`, with its reference figures ([`Reference::of`]).
+    fn new(name: &str, model: ModelKind, stages: &[(usize, f64)]) -> Self {
         Self {
             name: name.to_string(),
             model: model.config(),
@@ -176,102 +132,10 @@ impl Preset {
                 .iter()
                 .map(|&(e, lr)| TrainingStage::new(e, lr))
                 .collect(),
-            report_accuracy: report.to_vec(),
+            reference: Reference::of(name),
             augmentation: None,
             weight_decay: None,
-            pytorch_accuracy: vec![],
-            pytorch_seconds: None,
-            acceptance: None,
         }
-    }
-}
-
-/// Arguments of every training example: the common ones plus overrides of the preset.
-#[derive(Args, Clone, Debug)]
-pub struct TrainArgs {
-    /// Backend, data, output and seed.
-    #[command(flatten)]
-    pub common: CommonArgs,
-    /// Stages as EPOCHS@LR,... (e.g. `2@0.01,2@0.001`); replaces the preset's.
-    #[arg(long)]
-    pub stages: Option<String>,
-    /// Epochs of a single-stage run (with --lr, or the preset's first learning rate).
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Learning rate of a single-stage run (with --epochs, or the preset's first epochs).
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// Train on the first N training images only.
-    #[arg(long)]
-    pub limit_train: Option<usize>,
-    /// Training batch size.
-    #[arg(long, default_value_t = 50)]
-    pub batch_size: usize,
-    /// sgd (momentum 0.9, as the report), adam or adamw.
-    #[arg(long, default_value = "sgd")]
-    pub optimizer: OptimizerKind,
-    /// Continue from the checkpoint of this epoch in the output directory.
-    #[arg(long)]
-    pub resume: Option<usize>,
-    /// L2 weight decay (replaces the preset's; 0 turns it off).
-    #[arg(long)]
-    pub weight_decay: Option<f64>,
-    /// Distort training images at random (10 degrees, 10% zoom, 2 pixels), whatever the preset.
-    #[arg(long)]
-    pub augment: bool,
-    /// Print the model's layer table and parameter counts first.
-    #[arg(long)]
-    pub summary: bool,
-}
-
-impl TrainArgs {
-    /// The preset with the command line's overrides applied, as a checked config.
-    pub fn config(&self, preset: &Preset) -> Result<RunConfig, crate::train::ConfigError> {
-        let stages = match (&self.stages, self.epochs, self.lr) {
-            (Some(text), _, _) => parse_stages(text)?,
-            (None, None, None) => preset.stages.clone(),
-            (None, epochs, lr) => vec![TrainingStage::new(
-                epochs.unwrap_or(preset.stages[0].epochs),
-                lr.unwrap_or(preset.stages[0].learning_rate),
-            )],
-        };
-        let weight_decay = self.weight_decay.or(preset.weight_decay);
-        let mut config = preset.config();
-        config.training.stages = stages;
-        config.training.batch_size = self.batch_size;
-        config.training.optimizer = self.optimizer.config(0.9, weight_decay);
-        config.training.seed = self.common.seed;
-        config.training.limit_train = self.limit_train;
-        if self.augment {
-            config.augmentation = Some(Augmentation::default());
-        }
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// `--out`, or `runs/<preset>`.
-    pub fn out_dir(&self, preset: &Preset) -> PathBuf {
-        self.common.out_dir(&preset.name)
-    }
-
-    /// The official training and test sets, located as `--data-dir` and
-    /// [`crate::data::DataLocator`] say, as the trainer takes them, with their directory.
-    pub fn mnist(
-        &self,
-    ) -> Result<
-        (
-            RunData<crate::data::MnistItem, crate::data::ImageBatch>,
-            PathBuf,
-        ),
-        ExperimentError,
-    > {
-        let dir = self.common.locate_data()?;
-        let data = RunData::new(
-            MnistDataset::train(&dir)?,
-            MnistDataset::test(&dir)?,
-            MnistBatcher::default(),
-        );
-        Ok((data, dir))
     }
 }
 
@@ -338,6 +202,7 @@ pub fn report_run(
     let s = &outcome.summary;
     for (i, stage) in s.stages.iter().enumerate() {
         let report = preset
+            .reference
             .report_accuracy
             .get(i)
             .map_or(String::new(), |r| format!(" (report: {r:.2}%)"));
@@ -370,35 +235,4 @@ pub fn example_main(preset: impl FnOnce(&TrainArgs) -> Preset) {
         run_preset(&preset(&args), &args).map(|_| ())?;
         Ok(())
     });
-}
-
-impl TrainArgs {
-    /// The process's command line, parsed (`--help` and errors exit as clap does).
-    pub fn parse_args() -> Self {
-        Self::try_parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
-    }
-
-    /// `args` (the program name first) parsed, or clap's error: what [`Self::parse_args`]
-    /// prints for a bad flag.
-    ///
-    /// ```
-    /// use mnist_lab::experiment::TrainArgs;
-    /// let args = TrainArgs::try_parse_from(["simple_fc", "--epochs", "2"]).unwrap();
-    /// assert_eq!(args.epochs, Some(2));
-    /// let err = TrainArgs::try_parse_from(["simple_fc", "--epochs", "two"]).unwrap_err();
-    /// assert!(err.to_string().contains("invalid value 'two' for '--epochs <EPOCHS>'"));
-    /// ```
-    pub fn try_parse_from<I, T>(args: I) -> Result<Self, clap::Error>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone,
-    {
-        use clap::Parser;
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            args: TrainArgs,
-        }
-        Cli::try_parse_from(args).map(|cli| cli.args)
-    }
 }

@@ -1,4 +1,11 @@
-//! Command-line arguments every example shares (clap), so examples stay thin.
+//! Command-line arguments of the examples (clap), so examples stay thin: the flags every example
+//! shares ([`CommonArgs`]), a training example's ([`TrainArgs`]), a suite's ([`SuiteArgs`]).
+
+mod suite_args;
+mod train_args;
+
+pub use suite_args::SuiteArgs;
+pub use train_args::TrainArgs;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,128 @@
+//! The command line of the training examples: the common flags plus overrides of a recipe.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::CommonArgs;
+use crate::data::{Augmentation, MnistBatcher, MnistDataset};
+use crate::experiment::{Preset, RunConfig};
+use crate::train::{OptimizerKind, RunData, TrainingStage, parse_stages};
+
+/// Arguments of every training example: the common ones plus overrides of the preset.
+#[derive(Args, Clone, Debug)]
+pub struct TrainArgs {
+    /// Backend, data, output and seed.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Stages as EPOCHS@LR,... (e.g. `2@0.01,2@0.001`); replaces the preset's.
+    #[arg(long)]
+    pub stages: Option<String>,
+    /// Epochs of a single-stage run (with --lr, or the preset's first learning rate).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Learning rate of a single-stage run (with --epochs, or the preset's first epochs).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    pub limit_train: Option<usize>,
+    /// Training batch size.
+    #[arg(long, default_value_t = 50)]
+    pub batch_size: usize,
+    /// sgd (momentum 0.9, as the report), adam or adamw.
+    #[arg(long, default_value = "sgd")]
+    pub optimizer: OptimizerKind,
+    /// Continue from the checkpoint of this epoch in the output directory.
+    #[arg(long)]
+    pub resume: Option<usize>,
+    /// L2 weight decay (replaces the preset's; 0 turns it off).
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Distort training images at random (10 degrees, 10% zoom, 2 pixels), whatever the preset.
+    #[arg(long)]
+    pub augment: bool,
+    /// Print the model's layer table and parameter counts first.
+    #[arg(long)]
+    pub summary: bool,
+}
+
+impl TrainArgs {
+    /// The preset with the command line's overrides applied, as a checked config.
+    pub fn config(&self, preset: &Preset) -> Result<RunConfig, crate::train::ConfigError> {
+        let stages = match (&self.stages, self.epochs, self.lr) {
+            (Some(text), _, _) => parse_stages(text)?,
+            (None, None, None) => preset.stages.clone(),
+            (None, epochs, lr) => vec![TrainingStage::new(
+                epochs.unwrap_or(preset.stages[0].epochs),
+                lr.unwrap_or(preset.stages[0].learning_rate),
+            )],
+        };
+        let weight_decay = self.weight_decay.or(preset.weight_decay);
+        let mut config = preset.config();
+        config.training.stages = stages;
+        config.training.batch_size = self.batch_size;
+        config.training.optimizer = self.optimizer.config(0.9, weight_decay);
+        config.training.seed = self.common.seed;
+        config.training.limit_train = self.limit_train;
+        if self.augment {
+            config.augmentation = Some(Augmentation::default());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// `--out`, or `runs/<preset>`.
+    pub fn out_dir(&self, preset: &Preset) -> PathBuf {
+        self.common.out_dir(&preset.name)
+    }
+
+    /// The official training and test sets, located as `--data-dir` and
+    /// [`crate::data::DataLocator`] say, as the trainer takes them, with their directory.
+    pub fn mnist(
+        &self,
+    ) -> Result<
+        (
+            RunData<crate::data::MnistItem, crate::data::ImageBatch>,
+            PathBuf,
+        ),
+        crate::experiment::ExperimentError,
+    > {
+        let dir = self.common.locate_data()?;
+        let data = RunData::new(
+            MnistDataset::train(&dir)?,
+            MnistDataset::test(&dir)?,
+            MnistBatcher::default(),
+        );
+        Ok((data, dir))
+    }
+
+    /// The process's command line, parsed (`--help` and errors exit as clap does).
+    pub fn parse_args() -> Self {
+        Self::try_parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// `args` (the program name first) parsed, or clap's error: what [`Self::parse_args`]
+    /// prints for a bad flag.
+    ///
+    /// ```
+    /// use mnist_lab::cli::TrainArgs;
+    /// let args = TrainArgs::try_parse_from(["simple_fc", "--epochs", "2"]).unwrap();
+    /// assert_eq!(args.epochs, Some(2));
+    /// let err = TrainArgs::try_parse_from(["simple_fc", "--epochs", "two"]).unwrap_err();
+    /// assert!(err.to_string().contains("invalid value 'two' for '--epochs <EPOCHS>'"));
+    /// ```
+    pub fn try_parse_from<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: TrainArgs,
+        }
+        Cli::try_parse_from(args).map(|cli| cli.args)
+    }
+}
