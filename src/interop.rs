@@ -467,23 +467,32 @@ pub fn save_safetensors(model: &Model, path: &Path) -> Result<(), InteropError> 
 
 /// Writes any module to `path` as safetensors with PyTorch's layout and the names `names`
 /// gives, `network` recorded in the file's metadata (`mnist_lab_model`); the file is replaced
-/// only once the new one is complete.
+/// only once the new one is complete ([`crate::fsutil::write_atomic`]: a plain write's mode, not
+/// the 0600 of burn-store's own temporary file).
 pub fn save_module<M: Module>(
     model: &M,
     path: &Path,
     names: &KeyNames,
     network: &str,
 ) -> Result<(), InteropError> {
-    let mut store = SafetensorsStore::from_file(path)
+    let failed = |message: String| InteropError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut store = SafetensorsStore::from_bytes(None)
         .remap(names.remapper(true))
         .with_to_adapter(BurnToPyTorchAdapter)
         .skip_enum_variants(true)
-        .overwrite(true)
         .metadata("mnist_lab_model", network);
     model
         .save_into(&mut store)
-        .map_err(|e| InteropError::Write {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        .map_err(|e| failed(e.to_string()))?;
+    let bytes = store.get_bytes().map_err(|e| failed(e.to_string()))?;
+    // An export goes into a directory that exists (a typo in it is not silently created).
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        return Err(failed(format!("no directory {}", dir.display())));
+    }
+    crate::fsutil::write_atomic(path, &bytes).map_err(|e| failed(e.to_string()))
 }

@@ -29,6 +29,7 @@ pub mod conv;
 pub mod data;
 pub mod experiment;
 pub mod fsutil;
+pub mod infer;
 pub mod interop;
 pub mod kernel;
 pub mod model;
