@@ -34,6 +34,8 @@ pub mod interop;
 pub mod kernel;
 pub mod model;
 pub mod report;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod train;
 
 pub use backend::{BackendError, BackendKind};

@@ -1,0 +1,107 @@
+//! A trained network behind a drawing page: draw a digit in the browser, see the top 3 update.
+//!
+//! ```sh
+//! cargo run --release --example complex_cnn
+//! cargo run --release --features serve --example serve -- --weights runs/complex_cnn/model.safetensors
+//! # then open http://127.0.0.1:8080/
+//! curl -s --data-binary @tests/data/digits/7-as-is.png -H 'Content-Type: image/png' http://127.0.0.1:8080/api/predict
+//! ```
+//!
+//! `--load CLIENTS,REQUESTS` instead measures the server on loopback: CLIENTS threads each
+//! POSTing a real test digit REQUESTS times, then prints requests/s and p50/p99 latency.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Parser;
+use mnist_lab::ModelKind;
+use mnist_lab::infer::{Predictor, load_network, network_beside};
+use mnist_lab::serve::{AppState, load_test, samples_in};
+
+/// Serve a trained network: a drawing page and a JSON API.
+#[derive(Parser, Debug)]
+struct Args {
+    /// The weights: model.safetensors of a run, a checkpoint's model-N.bpk, or a PyTorch .pt.
+    #[arg(long)]
+    weights: PathBuf,
+    /// The network they are for (default: the one config.json beside them names).
+    #[arg(long)]
+    model: Option<ModelKind>,
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// MNIST files for the page's "random test digit" (default: $MNIST_DIR, or none).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Measure instead: CLIENTS,REQUESTS concurrent clients x requests each, on loopback.
+    #[arg(long, value_parser = parse_load)]
+    load: Option<(usize, usize)>,
+}
+
+fn parse_load(text: &str) -> Result<(usize, usize), String> {
+    let (c, r) = text
+        .split_once(',')
+        .ok_or_else(|| format!("`{text}`: give CLIENTS,REQUESTS, e.g. 8,100"))?;
+    let number = |s: &str| {
+        s.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("`{s}` is not a positive number"))
+    };
+    Ok((number(c)?, number(r)?))
+}
+
+fn main() {
+    mnist_lab::cli::run_example(|| run(Args::parse()));
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let device = burn::tensor::Device::flex();
+    let config = match args.model {
+        Some(kind) => kind.config(),
+        None => network_beside(&args.weights)?,
+    };
+    let network = load_network(&config, &args.weights, &device)?;
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| std::env::var_os(mnist_lab::data::MNIST_DIR_ENV).map(PathBuf::from));
+    let samples = data_dir.as_deref().and_then(samples_in);
+    let state = Arc::new(AppState::new(
+        Predictor::new(network, device),
+        &config.to_string(),
+        samples,
+    ));
+    let runtime = tokio::runtime::Runtime::new()?;
+    let addr = if args.load.is_some() {
+        "127.0.0.1:0"
+    } else {
+        args.addr.as_str()
+    };
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(addr))
+        .map_err(|e| format!("cannot listen on {addr}: {e}; pass another --addr"))?;
+    let local = listener.local_addr()?;
+    let Some((clients, requests)) = args.load else {
+        println!("{config} from {}: http://{local}/", args.weights.display());
+        runtime.block_on(mnist_lab::serve::serve(listener, state))?;
+        return Ok(());
+    };
+    runtime.spawn(mnist_lab::serve::serve(listener, state));
+    let digit = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/digits/7-as-is.png"),
+    )?;
+    let report = load_test(local, clients, requests, &digit);
+    println!(
+        "{clients} clients x {requests} requests: {} errors, {:.0} requests/s, p50 {:.1} ms, p99 {:.1} ms",
+        report.errors,
+        report.requests_per_second(),
+        report.p50_ms,
+        report.p99_ms
+    );
+    if report.errors > 0 {
+        return Err(format!("{} of {} requests failed", report.errors, report.requests).into());
+    }
+    Ok(())
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The browser test of the drawing page: installs Debian's chromium and playwright-core (npm) if
+# missing, builds the serve example, draws test digits in headless Chromium (draw.mjs).
+# Usage: bash tests/browser/run.sh [SCREENSHOT.png] [DIGITS]   (as root, for apt-get)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+screenshot="${1:-${TMPDIR:-/tmp}/mnist-lab-serve-page.png}"
+digits="${2:-100}"
+command -v chromium >/dev/null || apt-get install -y -qq chromium >/dev/null
+[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm install --silent --no-audit --no-fund)
+cargo build --quiet --features ndarray,wgpu,serve --example serve
+target="${CARGO_TARGET_DIR:-target}"
+node tests/browser/draw.mjs "$target/debug/examples/serve" tests/data/networks/simple_cnn/model.safetensors \
+    tests/data/mnist-slice "$screenshot" "$digits"
