@@ -5,7 +5,7 @@
 //!
 //! The renderings are judged with `tests/data/networks/simple_cnn/`: the simple CNN trained on
 //! all 60,000 training images (`cargo run --release --example simple_cnn`, 5@0.001, seed 42:
-//! 98.02% on the 10,000 test images, 87 KB of weights). A network trained on the committed
+//! 98.02% on the 10,000 test images, 34 KB of weights). A network trained on the committed
 //! 2,000-image slice is too unsure of many digits to judge a rendering by (a plain 2x bilinear
 //! upscale flipped 4% of its answers).
 
