@@ -41,8 +41,8 @@ fn write_atomic_via(
     Ok(())
 }
 
-/// What to do about an I/O error of a kind a user can fix, to follow the OS's own words in a
-/// message (empty for other kinds).
+/// What to do about an I/O error of a kind a user can fix, reading or writing, to follow the
+/// OS's own words in a message (empty for other kinds).
 pub(crate) fn io_hint(error: &io::Error) -> &'static str {
     use io::ErrorKind;
     match error.kind() {
@@ -50,13 +50,15 @@ pub(crate) fn io_hint(error: &io::Error) -> &'static str {
             ". The disk is full: free some space, or pass --out on another disk (the files \
              already written, the last complete checkpoint included, are intact)"
         }
-        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
-            ". Not writable here: pass --out with a directory you can write"
+        ErrorKind::ReadOnlyFilesystem => {
+            ". The disk is read-only: pass --out with a directory you can write"
+        }
+        ErrorKind::PermissionDenied => {
+            ". Check the file's permissions, or pass --out with a directory you can write"
         }
         ErrorKind::NotADirectory => {
             ". A file is in the way: pass --out with a directory you can write"
         }
-        ErrorKind::NotFound => ". Pass --out with a directory you can write",
         _ => "",
     }
 }
@@ -97,10 +99,10 @@ pub enum LockError {
         /// Who holds it, as its lock file says (`process 1234: <command line>`).
         holder: String,
     },
-    /// The directory could not be created.
+    /// The directory could not be created (whatever the cause, the fix is another `--out`).
     #[error(
-        "{dir}: cannot create the output directory: {source}{}",
-        io_hint(source)
+        "{dir}: cannot create the output directory ({source}): pass --out with a directory you \
+         can write"
     )]
     CreateDir {
         /// The directory.
