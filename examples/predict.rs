@@ -14,18 +14,15 @@
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use mnist_lab::ModelKind;
-use mnist_lab::infer::{InferError, Prediction, Predictor, load_network, network_beside};
+use mnist_lab::cli::WeightsArgs;
+use mnist_lab::infer::{InferError, Prediction, Predictor};
 
 /// Classify image files with a trained network.
 #[derive(Parser, Debug)]
 struct Args {
-    /// The weights: model.safetensors of a run, a checkpoint's model-N.bpk, or a PyTorch .pt.
-    #[arg(long)]
-    weights: PathBuf,
-    /// The network they are for (default: the one config.json beside them names).
-    #[arg(long)]
-    model: Option<ModelKind>,
+    /// The network: --weights FILE [--model KIND].
+    #[command(flatten)]
+    network: WeightsArgs,
     /// How many classes to show per image.
     #[arg(long, default_value_t = 3)]
     top: usize,
@@ -43,11 +40,8 @@ fn main() {
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let device = burn::tensor::Device::flex();
-    let config = match args.model {
-        Some(kind) => kind.config(),
-        None => network_beside(&args.weights)?,
-    };
-    let predictor = Predictor::new(load_network(&config, &args.weights, &device)?, device);
+    let (_, network) = args.network.load(&device)?;
+    let predictor = Predictor::new(network, device);
     let files = image_files(&args.files)?;
     let results: Vec<(PathBuf, Result<Prediction, InferError>)> = files
         .into_iter()

@@ -14,19 +14,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
-use mnist_lab::ModelKind;
-use mnist_lab::infer::{Predictor, load_network, network_beside};
-use mnist_lab::serve::{AppState, load_test, samples_in};
+use mnist_lab::cli::WeightsArgs;
+use mnist_lab::data::MnistDataset;
+use mnist_lab::infer::Predictor;
+use mnist_lab::serve::{AppState, load_test};
 
 /// Serve a trained network: a drawing page and a JSON API.
 #[derive(Parser, Debug)]
 struct Args {
-    /// The weights: model.safetensors of a run, a checkpoint's model-N.bpk, or a PyTorch .pt.
-    #[arg(long)]
-    weights: PathBuf,
-    /// The network they are for (default: the one config.json beside them names).
-    #[arg(long)]
-    model: Option<ModelKind>,
+    /// The network: --weights FILE [--model KIND].
+    #[command(flatten)]
+    network: WeightsArgs,
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: String,
@@ -58,16 +56,12 @@ fn main() {
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let device = burn::tensor::Device::flex();
-    let config = match args.model {
-        Some(kind) => kind.config(),
-        None => network_beside(&args.weights)?,
-    };
-    let network = load_network(&config, &args.weights, &device)?;
+    let (config, network) = args.network.load(&device)?;
     let data_dir = args
         .data_dir
         .clone()
         .or_else(|| std::env::var_os(mnist_lab::data::MNIST_DIR_ENV).map(PathBuf::from));
-    let samples = data_dir.as_deref().and_then(samples_in);
+    let samples = data_dir.and_then(|dir| MnistDataset::test(&dir).ok());
     let state = Arc::new(AppState::new(
         Predictor::new(network, device),
         &config.to_string(),
@@ -84,7 +78,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("cannot listen on {addr}: {e}; pass another --addr"))?;
     let local = listener.local_addr()?;
     let Some((clients, requests)) = args.load else {
-        println!("{config} from {}: http://{local}/", args.weights.display());
+        println!(
+            "{config} from {}: http://{local}/",
+            args.network.weights.display()
+        );
         runtime.block_on(mnist_lab::serve::serve(listener, state))?;
         return Ok(());
     };

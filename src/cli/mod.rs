@@ -1,11 +1,14 @@
 //! Command-line arguments of the examples (clap), so examples stay thin: the flags every example
-//! shares ([`CommonArgs`]), a training example's ([`TrainArgs`]), a suite's ([`SuiteArgs`]).
+//! shares ([`CommonArgs`]), a training example's ([`TrainArgs`]), a suite's ([`SuiteArgs`]), a
+//! trained network's ([`WeightsArgs`]).
 
 mod suite_args;
 mod train_args;
+mod weights_args;
 
 pub use suite_args::SuiteArgs;
 pub use train_args::TrainArgs;
+pub use weights_args::WeightsArgs;
 
 use std::path::PathBuf;
 

@@ -98,14 +98,14 @@ impl Suite {
             let history = read_history(&history_path, usize::MAX)?;
             let epochs = config.training.total_epochs();
             if history.last().map(|r| r.epoch) != Some(epochs) {
-                return Err(TrainError::Checkpoint {
-                    path: history_path,
-                    message: format!(
+                return Err(crate::train::record_err(
+                    &history_path,
+                    format!(
                         "ends before epoch {epochs}, the last of the finished run beside it: the \
                          file is truncated. Rerun with --rerun, or delete {} to train afresh",
                         dir.display()
                     ),
-                });
+                ));
             }
             println!(
                 "{}: reusing the finished run in {}",

@@ -27,8 +27,7 @@ mod preprocess;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, Device, Tensor, activation::softmax};
+use burn::tensor::{Device, Tensor, activation::softmax};
 
 pub use preprocess::{DIGIT_BOX, INK_THRESHOLD, MIN_CONTRAST, PreprocessError, mnist_style};
 
@@ -134,21 +133,16 @@ pub fn load_network(
 
 /// Any module with its weights from a burn record file (`model-N.bpk` of a checkpoint).
 pub fn load_record<M: Module>(module: M, path: &Path) -> Result<M, crate::train::TrainError> {
-    let checkpoint = |message: String| crate::train::TrainError::Checkpoint {
-        path: path.to_path_buf(),
-        message,
-    };
-    let bytes = std::fs::read(path).map_err(|source| crate::train::TrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|e| checkpoint(format!("cannot be read as weights ({e})")))?;
-    module.try_load_record(record).map_err(|e| {
-        checkpoint(format!(
-            "does not fit this network ({e}); pass the --model that wrote it"
-        ))
-    })
+    crate::train::checkpoint::load_weights(
+        module,
+        path,
+        |e| {
+            format!(
+                "cannot be read as weights ({e}): the file is damaged; give another weights file"
+            )
+        },
+        "pass the --model that wrote it",
+    )
 }
 
 /// A network ready to classify 28x28 grey images, normalized as in training.

@@ -121,7 +121,7 @@ pub trait LabKernels: Backend {
 
     /// Max pooling of `x` `[batch, channels, h, w]` with window and stride `kernel`, no padding.
     fn lab_max_pool2d(x: FloatTensor<Self>, kernel: [usize; 2]) -> FloatTensor<Self> {
-        Self::max_pool2d(x, kernel, kernel, [0, 0], [1, 1], false)
+        burn_max_pool2d::<Self>(x, kernel)
     }
 
     /// Gradient of `x` for [`Self::lab_max_pool2d`] from the output's gradient.
@@ -190,6 +190,12 @@ pub trait LabKernels: Backend {
     ) -> FloatTensor<Self> {
         Self::conv2d_bias_backward(x, bias, output_grad)
     }
+}
+
+/// burn's max pooling over non-overlapping `kernel` windows: [`LabKernels::lab_max_pool2d`]
+/// where ours does not apply.
+fn burn_max_pool2d<B: Backend>(x: FloatTensor<B>, kernel: [usize; 2]) -> FloatTensor<B> {
+    B::max_pool2d(x, kernel, kernel, [0, 0], [1, 1], false)
 }
 
 /// burn's options for the convolutions this extension computes.
@@ -287,12 +293,12 @@ impl LabKernels for Flex {
     ) -> FlexTensor {
         let Some(g) = norm_geometry(&x).filter(|_| all_f32(&[&gamma, &beta, &mean, &variance]))
         else {
-            // What the trait's default does: burn's kernels.
+            // burn's kernels.
             let normalized = Self::batch_norm(x, gamma, beta, mean, variance, epsilon);
             if pool == NO_POOLING {
                 return normalized;
             }
-            return Flex::max_pool2d(normalized, pool, pool, [0, 0], [1, 1], false);
+            return burn_max_pool2d::<Self>(normalized, pool);
         };
         super::count_run(Op::BatchNorm);
         let params = [&gamma, &beta, &mean, &variance].map(|t| values(t));
@@ -359,7 +365,7 @@ impl LabKernels for Flex {
 
     fn lab_max_pool2d(x: FlexTensor, kernel: [usize; 2]) -> FlexTensor {
         let Some(g) = pool_geometry(&x, kernel) else {
-            return Flex::max_pool2d(x, kernel, kernel, [0, 0], [1, 1], false);
+            return burn_max_pool2d::<Self>(x, kernel);
         };
         super::count_run(Op::MaxPool2d);
         let shape = x.layout().shape();

@@ -590,16 +590,9 @@ mod tests {
     }
 
     fn geometries() -> Vec<ConvGeometry> {
-        let g = |batch, channels_in, [height, width]: [usize; 2], channels_out, kernel, padding| {
-            ConvGeometry {
-                batch,
-                channels_in,
-                height,
-                width,
-                channels_out,
-                kernel,
-                padding,
-            }
+        let g = |batch, channels_in, size, channels_out, kernel, padding| {
+            ConvGeometry::new(batch, channels_in, size, channels_out, kernel, padding)
+                .expect("a supported test geometry")
         };
         vec![
             g(3, 2, [7, 6], 4, [3, 3], [1, 1]),
@@ -686,15 +679,7 @@ mod tests {
 
     #[test]
     fn im2col_lays_out_patches_with_zero_padding() {
-        let g = ConvGeometry {
-            batch: 1,
-            channels_in: 1,
-            height: 2,
-            width: 2,
-            channels_out: 1,
-            kernel: [2, 2],
-            padding: [1, 1],
-        };
+        let g = ConvGeometry::new(1, 1, [2, 2], 1, [2, 2], [1, 1]).unwrap();
         let mut patches = vec![f32::NAN; 4 * 9];
         im2col(&[1.0, 2.0, 3.0, 4.0], &g, &mut patches);
         // Row (ky, kx) over the 3x3 output pixels.

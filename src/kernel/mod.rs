@@ -130,16 +130,15 @@ pub enum Op {
     BatchNorm,
 }
 
-static BURN_CONV: AtomicBool = AtomicBool::new(false);
-static BURN_POOL: AtomicBool = AtomicBool::new(false);
-static BURN_NORM: AtomicBool = AtomicBool::new(false);
+/// Per [`Op`] (by [`op_index`]): whether it is set to burn's kernel.
+static BURN: [AtomicBool; 3] = [
+    AtomicBool::new(false),
+    AtomicBool::new(false),
+    AtomicBool::new(false),
+];
 
 fn switch(op: Op) -> &'static AtomicBool {
-    match op {
-        Op::Conv2d => &BURN_CONV,
-        Op::MaxPool2d => &BURN_POOL,
-        Op::BatchNorm => &BURN_NORM,
-    }
+    &BURN[op_index(op)]
 }
 
 thread_local! {
@@ -316,29 +315,27 @@ pub fn batch_norm(bn: &BatchNorm, input: Tensor<4>) -> Tensor<4> {
 fn batch_norm_with(bn: &BatchNorm, input: Tensor<4>, pool: [usize; 2]) -> Option<Tensor<4>> {
     use burn::backend::Dispatch;
     use extension::LabKernels;
-    let f32_params = [
-        bn.gamma.val().dtype(),
-        bn.beta.val().dtype(),
-        bn.running_mean.value().dtype(),
-        bn.running_var.value().dtype(),
-    ]
-    .iter()
-    .all(|&dtype| dtype == burn::tensor::DType::F32);
-    if input.dims()[1] != bn.gamma.shape().num_elements()
-        || !f32_params
+    // Our kernels read every tensor they are given as `f32` (the running statistics only in
+    // inference, checked there); anything else is burn's.
+    let f32 = |t: &Tensor<1>| t.dtype() == burn::tensor::DType::F32;
+    let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
+    if input.dims()[1] != gamma.shape().num_elements()
+        || !f32(&gamma)
+        || !f32(&beta)
         || !ours_apply(Op::BatchNorm, &input)
     {
         return None;
     }
     let device = input.device();
-    let (gamma, beta) = (
-        bn.gamma.val().into_dispatch(),
-        bn.beta.val().into_dispatch(),
-    );
-    let x = input.into_dispatch();
+    let (gamma, beta) = (gamma.into_dispatch(), beta.into_dispatch());
     if !device.is_autodiff() {
-        let mean = bn.running_mean.value().to_device(&device).into_dispatch();
-        let var = bn.running_var.value().to_device(&device).into_dispatch();
+        let (mean, var) = (bn.running_mean.value(), bn.running_var.value());
+        if !f32(&mean) || !f32(&var) {
+            return None;
+        }
+        let mean = mean.to_device(&device).into_dispatch();
+        let var = var.to_device(&device).into_dispatch();
+        let x = input.into_dispatch();
         return Some(Tensor::from_dispatch(
             <Dispatch as LabKernels>::lab_batch_norm(x, gamma, beta, mean, var, bn.epsilon, pool),
         ));
@@ -346,6 +343,7 @@ fn batch_norm_with(bn: &BatchNorm, input: Tensor<4>, pool: [usize; 2]) -> Option
     if !bn.training.is_enabled() {
         return None;
     }
+    let x = input.into_dispatch();
     let stats = <Dispatch as LabKernels>::lab_batch_mean_var(x.clone());
     let mean = Tensor::<1>::from_dispatch(stats.mean);
     let var = Tensor::<1>::from_dispatch(stats.variance);

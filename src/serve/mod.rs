@@ -21,7 +21,6 @@
 //! Inference runs on tokio's blocking pool, one request at a time: a batch-1 forward pass
 //! already uses both cores through burn-flex's threads.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -347,9 +346,4 @@ pub fn load_test(
         p50_ms: percentile(0.50),
         p99_ms: percentile(0.99),
     }
-}
-
-/// The test digits to hand out from `data_dir`, if it holds MNIST's test files.
-pub fn samples_in(data_dir: &Path) -> Option<MnistDataset> {
-    MnistDataset::test(data_dir).ok()
 }

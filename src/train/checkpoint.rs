@@ -113,6 +113,28 @@ pub fn latest(dir: &Path) -> Option<usize> {
         .max()
 }
 
+/// Whether `dir` holds a complete checkpoint of `epoch` (its state file, written last).
+pub fn is_complete(dir: &Path, epoch: usize) -> bool {
+    paths(dir, epoch)[2].is_file()
+}
+
+/// `module` with its weights from the burn record file `path` (a checkpoint's `model-N.bpk`).
+/// A file that is not a record is an error saying `damaged(the decoder's words)`; a record of
+/// another network, one adding `mismatch`.
+pub(crate) fn load_weights<M: Module>(
+    module: M,
+    path: &Path,
+    damaged: impl FnOnce(String) -> String,
+    mismatch: &str,
+) -> Result<M, TrainError> {
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| record_err(path, damaged(e.to_string())))?;
+    module
+        .try_load_record(record)
+        .map_err(|e| record_err(path, format!("does not fit this network ({e}); {mismatch}")))
+}
+
 /// Loads checkpoint `epoch` into `model` (which sets the architecture and device) and `optim`.
 /// A checkpoint of another model or shape is an error naming the file, not a panic.
 pub fn load<M: Module>(
@@ -133,18 +155,13 @@ pub fn load<M: Module>(
     let state_bytes = std::fs::read(&state_path).map_err(io_err(&state_path))?;
     let state: CheckpointState = serde_json::from_slice(&state_bytes)
         .map_err(|e| record_err(&state_path, damaged("is not a checkpoint's state", &e)))?;
-    let model_bytes = std::fs::read(&model_path).map_err(io_err(&model_path))?;
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(model_bytes))
-        .map_err(|e| record_err(&model_path, damaged("cannot be read as weights", &e)))?;
-    let model = model.try_load_record(record).map_err(|e| {
-        record_err(
-            &model_path,
-            format!(
-                "does not fit this network ({e}); was it saved by another model? Resume with the \
-                 network that wrote it, or give another output directory to start afresh"
-            ),
-        )
-    })?;
+    let model = load_weights(
+        model,
+        &model_path,
+        |e| damaged("cannot be read as weights", &e),
+        "was it saved by another model? Resume with the network that wrote it, or give another \
+         output directory to start afresh",
+    )?;
     let optim_bytes = std::fs::read(&optim_path).map_err(io_err(&optim_path))?;
     let optim = optim
         .from_bytes(Bytes::from_bytes_vec(optim_bytes))

@@ -341,12 +341,12 @@ where
         let config_path = self.out.join("config.json");
         let run_config = self.run_config(spec)?;
         if let Some(epoch) = self.resume_from
-            && !ckpt_dir.join(format!("state-{epoch}.json")).is_file()
+            && !checkpoint::is_complete(&ckpt_dir, epoch)
         {
             return Err(TrainError::NoCheckpoint {
+                latest: checkpoint::latest(&ckpt_dir),
                 dir: ckpt_dir,
                 epoch,
-                latest: checkpoint::latest(&checkpoint::checkpoint_dir(&self.out)),
             });
         }
         if self.resume_from.is_some()

@@ -27,19 +27,17 @@ images = gzip.decompress((src / "t10k-images-idx3-ubyte.gz").read_bytes())[16:]
 labels = gzip.decompress((src / "t10k-labels-idx1-ubyte.gz").read_bytes())[8:]
 digit = lambda i: [list(images[i * 784 + r * 28:i * 784 + (r + 1) * 28]) for r in range(28)]
 
-d = digit(0)
-png(dst / f"{labels[0]}-as-is.png", 28, 28, d)
 
-d, s = digit(1), 3
-canvas = [[255] * 200 for _ in range(150)]
-for y in range(28 * s):
-    for x in range(28 * s):
-        canvas[30 + y][110 + x] = 255 - d[y // s][x // s]
-png(dst / f"{labels[1]}-dark-on-a-canvas.png", 200, 150, canvas)
 
-d, s = digit(2), 4
-canvas = [[255] * 160 for _ in range(130)]
-for y in range(28 * s):
-    for x in range(28 * s):
-        canvas[10 + y][40 + x] = 255 - d[y // s][x // s]
-png(dst / f"{labels[2]}-inverted-4x-off-centre.png", 160, 130, canvas)
+def dark_on_white(d, scale, width, height, left, top):
+    """Digit `d` inverted and enlarged `scale` times (nearest), at (left, top) on a white canvas."""
+    canvas = [[255] * width for _ in range(height)]
+    for y in range(28 * scale):
+        for x in range(28 * scale):
+            canvas[top + y][left + x] = 255 - d[y // scale][x // scale]
+    return canvas
+
+
+png(dst / f"{labels[0]}-as-is.png", 28, 28, digit(0))
+png(dst / f"{labels[1]}-dark-on-a-canvas.png", 200, 150, dark_on_white(digit(1), 3, 200, 150, 110, 30))
+png(dst / f"{labels[2]}-inverted-4x-off-centre.png", 160, 130, dark_on_white(digit(2), 4, 160, 130, 40, 10))
