@@ -1,7 +1,7 @@
 //! §5.2 of the report: the complex CNN with batch norm, 2 epochs at 0.01 then 2 at 0.001.
 //!
 //! `cargo run --release --example complex_cnn` (`-- --help` lists the overrides: --stages, --epochs,
-//! --lr, --limit-train, --backend, --data-dir, --out, --seed, --resume, --summary).
+//! --lr, --limit-train, --backend, --data-dir, --out, --seed, --resume, --summary, --show-image).
 
 use mnist_lab::cli::TrainArgs;
 use mnist_lab::experiment::{Preset, report_run};
@@ -27,13 +27,15 @@ fn main() {
         if args.summary {
             println!("{}", config.model.init(&device).summary());
         }
-        let mut trainer = config.trainer(device, &out)?;
+        let mut trainer = config.trainer(device.clone(), &out)?;
         if let Some(epoch) = args.resume {
             trainer = trainer.resume_from(epoch);
         }
+        let test = data.test.clone();
         let outcome = trainer.fit(&config.model, data)?;
-        // Accuracy per stage beside the report's; weights for PyTorch as model.safetensors.
-        report_run(&recipe, &outcome, &out)?;
+        // Accuracy per stage beside the report's; weights for PyTorch as model.safetensors; the
+        // pictures (confusion matrix, wrong images, curves, layers, feature maps) beside them.
+        report_run(&recipe, &outcome, &out, &*test, &device, args.show_image)?;
         Ok(())
     });
 }

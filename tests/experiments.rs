@@ -364,6 +364,31 @@ fn reproduce_writes_the_report_with_every_experiment_and_plot() {
             .join("runs/simple_cnn_lr0.1/config.json")
             .exists()
     );
+    // Each experiment's pictures, beside its summary and linked from the report.
+    for name in ["simple_fc", "complex_cnn", "complex_mlp_lr0.01"] {
+        for stem in ["confusion", "mistakes", "loss", "accuracy", "layers"] {
+            let png = format!("runs/{name}/{stem}.png");
+            assert!(report_dir.path().join(&png).is_file(), "{png}");
+            assert!(report.contains(&format!("]({png})")), "{png} not linked");
+        }
+    }
+    let maps = "runs/complex_cnn/feature_maps.png";
+    assert!(report.contains(maps) && report_dir.path().join(maps).is_file());
+    assert!(!report.contains("runs/simple_fc/feature_maps.png"));
+    // No path of this machine: not the runs', the data's, nor the checkout's.
+    for path in [
+        runs.path(),
+        report_dir.path(),
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+    ] {
+        let path = path.to_str().unwrap();
+        assert!(!report.contains(path), "{path} in the report:\n{report}");
+    }
+    assert!(
+        !report.contains("../shared"),
+        "cites a file a clone does not have"
+    );
+    assert!(report.contains("measured 2026-11-25 on a 2-core AMD EPYC (Zen 4"));
     // Our accuracies in the table are the runs' own.
     let fc = &done.experiments[0];
     let acc = fc.summary.as_ref().unwrap().stages[0].test_accuracy;

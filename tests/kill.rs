@@ -111,6 +111,8 @@ fn save_until_killed(dir: &Path) {
             stages: vec![],
             images_trained: 0,
             train_seconds: 0.0,
+            epochs: vec![],
+            mistakes: vec![],
         };
         checkpoint::save(dir, &model, &optim, &state).unwrap();
     }

@@ -45,6 +45,9 @@ pub struct TrainArgs {
     /// Print the model's layer table and parameter counts first.
     #[arg(long)]
     pub summary: bool,
+    /// The test image (index) whose feature maps `feature_maps.png` shows.
+    #[arg(long, default_value_t = 0, value_name = "INDEX")]
+    pub show_image: usize,
 }
 
 impl TrainArgs {

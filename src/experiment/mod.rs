@@ -2,13 +2,14 @@
 //! the output every training example shares ([`run_preset`], [`report_run`]); their command line
 //! is [`crate::cli::TrainArgs`].
 
+pub mod pictures;
 mod reference;
 pub mod reproduce;
 mod run_config;
 pub mod suite;
 pub mod throughput;
 
-pub use reference::Reference;
+pub use reference::{PYTORCH_SOURCE, Reference};
 pub use run_config::RunConfig;
 
 pub use reproduce::{Reproduced, Reproduction, report_input};
@@ -160,6 +161,9 @@ pub enum ExperimentError {
     /// Weights could not be written or read.
     #[error(transparent)]
     Interop(#[from] crate::interop::InteropError),
+    /// A picture of the run could not be drawn or written.
+    #[error(transparent)]
+    Plot(#[from] crate::report::PlotError),
 }
 
 /// Runs a preset as the command line says, in the report's order: config, data, trainer, fit;
@@ -181,24 +185,44 @@ pub fn run_preset(preset: &Preset, args: &TrainArgs) -> Result<RunOutcome<Model>
         dir.display(),
         out.display()
     );
-    let mut trainer = config.trainer(device, &out)?;
+    let mut trainer = config.trainer(device.clone(), &out)?;
     if let Some(epoch) = args.resume {
         trainer = trainer.resume_from(epoch);
     }
+    let test = data.test.clone();
     let outcome = trainer.fit(&config.model, data)?;
-    report_run(preset, &outcome, &out)?;
+    report_run(preset, &outcome, &out, &*test, &device, args.show_image)?;
     Ok(outcome)
 }
 
-/// What every training example prints after a run, and the final weights written as
-/// `model.safetensors` with PyTorch's names ([`crate::interop`]) into `out`.
+/// What every training example prints after a run; the final weights written as
+/// `model.safetensors` with PyTorch's names ([`crate::interop`]) into `out`, and the run's
+/// pictures beside them ([`pictures::write_run_pictures`]: confusion heat map, wrong images,
+/// loss and accuracy per epoch, layer diagram, and the feature maps of test image `show_image`
+/// computed on `device`).
 pub fn report_run(
     preset: &Preset,
     outcome: &RunOutcome<Model>,
     out: &std::path::Path,
+    test: &dyn burn::data::dataset::Dataset<crate::data::MnistItem>,
+    device: &burn::tensor::Device,
+    show_image: usize,
 ) -> Result<(), ExperimentError> {
     let weights = out.join("model.safetensors");
     crate::interop::save_safetensors(&outcome.model, &weights)?;
+    let shown = pictures::NetworkShown {
+        model: &outcome.model,
+        device,
+        image_index: show_image,
+    };
+    let pictures = pictures::write_run_pictures(
+        out,
+        &preset.name,
+        &outcome.summary,
+        &outcome.history,
+        test,
+        Some(shown),
+    )?;
     let s = &outcome.summary;
     for (i, stage) in s.stages.iter().enumerate() {
         let report = preset
@@ -224,6 +248,11 @@ pub fn report_run(
         "weights for PyTorch (the report's names): {} (model.load_state_dict(safetensors.torch.load_file(path)))",
         weights.display()
     );
+    let names: Vec<String> = pictures
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    println!("pictures in {}: {}", out.display(), names.join(", "));
     Ok(())
 }
 

@@ -1,8 +1,16 @@
 //! Every reference figure the experiments are compared with, in one place: what the coursework
-//! report measured, what PyTorch 2.15 gave for the same recipe on this project's 2-core machine
-//! (`../shared/REFERENCE-RESULTS.md`), and the accuracy this crate commits to reaching.
+//! report measured, what PyTorch 2.15 gave for the same recipe on a 2-core machine of this
+//! project ([`PYTORCH_SOURCE`]: where and when), and the accuracy this crate commits to reaching.
 
 use crate::train::LearningRate;
+
+/// Where the PyTorch figures of [`Reference::of`] come from. They are kept here, in the
+/// repository, so that a report made from a clone can say what it compares with.
+pub const PYTORCH_SOURCE: &str = "PyTorch 2.15.0 CPU on the same recipe and data (normalize \
+    (0.1307, 0.3081), batch 50 shuffled each epoch, SGD momentum 0.9, test batch 100, the report's \
+    layers), 2 threads, measured 2026-11-25 on a 2-core AMD EPYC (Zen 4, family 25 model 17); \
+    the figures are committed in `src/experiment/reference.rs` and not re-measured in this run \
+    (compare wall times on the same host only: our speed differs between hosts)";
 
 /// What a recipe is compared with. Accuracies are percent on the 10,000 test images, one per
 /// stage; empty where there is no figure.

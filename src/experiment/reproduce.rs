@@ -4,13 +4,16 @@
 use std::path::PathBuf;
 
 use super::Preset;
+use super::pictures::{NetworkShown, write_run_pictures};
 use super::suite::{LrSweep, RunRecord, Suite, SuiteError, comparison_plot, run_lr_sweeps};
 use crate::data::MnistDataset;
 use crate::fsutil::write_atomic;
+use crate::infer::load_network;
 use crate::report::{
-    ExperimentRow, ReportContext, ReportInput, SweepRow, SweepSection, render_report,
+    ExperimentRow, Picture, PictureSection, ReportContext, ReportInput, SweepRow, SweepSection,
+    render_report,
 };
-use crate::train::{LearningRate, TrainingStage, write_json};
+use crate::train::{LearningRate, TrainingStage, checkpoint, write_json};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -69,7 +72,10 @@ impl Reproduction {
                 write_json(&dir.join("summary.json"), summary)?;
             }
         }
-        let text = render_report(&report_input(context, &self.suite, &experiments, &sweeps));
+        let pictures = self.experiment_pictures(&experiments, test)?;
+        let mut input = report_input(context, &self.suite, &experiments, &sweeps);
+        input.pictures = pictures;
+        let text = render_report(&input);
         let report_path = self.report_dir.join("REPORT.md");
         write_atomic(&report_path, text.as_bytes()).map_err(|source| SuiteError::Io {
             path: report_path.clone(),
@@ -80,6 +86,84 @@ impl Reproduction {
             sweeps,
             report_path,
         })
+    }
+}
+
+impl Reproduction {
+    /// Draws each experiment's pictures into `<report_dir>/runs/<name>/` (the network from its
+    /// last checkpoint, feature maps of test image 0) and lists them for the report.
+    fn experiment_pictures(
+        &self,
+        experiments: &[RunRecord],
+        test: &MnistDataset,
+    ) -> Result<Vec<PictureSection>, SuiteError> {
+        let device = self.suite.backend.device()?;
+        let mut sections = vec![];
+        for record in experiments {
+            let Some(summary) = &record.summary else {
+                continue;
+            };
+            let name = &record.preset.name;
+            let dir = self.report_dir.join("runs").join(name);
+            let weights = checkpoint::model_path(
+                &checkpoint::checkpoint_dir(&self.suite.run_dir(&record.preset)),
+                record.config.training.total_epochs(),
+            );
+            let model = load_network(&record.config.model, &weights, &device)?;
+            let shown = NetworkShown {
+                model: &model,
+                device: &device,
+                image_index: 0,
+            };
+            let written =
+                write_run_pictures(&dir, name, summary, &record.history, test, Some(shown))?;
+            let stems: Vec<String> = written
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "png"))
+                .filter_map(|p| Some(p.file_stem()?.to_string_lossy().into_owned()))
+                .collect();
+            let has = |stem: &str| {
+                written
+                    .iter()
+                    .any(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == stem))
+            };
+            let pictures = stems
+                .iter()
+                .map(|stem| Picture {
+                    caption: picture_caption(stem).to_string(),
+                    png: format!("runs/{name}/{stem}.png"),
+                    svg: has(&format!("{stem}.svg")).then(|| format!("runs/{name}/{stem}.svg")),
+                })
+                .collect();
+            let note = (summary.mistakes.is_empty()
+                && summary.stages.last().is_some_and(|s| s.correct < s.total))
+            .then(|| {
+                "Reused from a run made before the wrong images and the per-epoch test \
+                     figures were recorded: no grid of wrong images, test figures at the end of \
+                     each stage only (`--rerun` draws them all)."
+                    .to_string()
+            });
+            sections.push(PictureSection {
+                name: name.clone(),
+                note,
+                pictures,
+            });
+        }
+        Ok(sections)
+    }
+}
+
+/// What the picture of file stem `stem` ([`super::pictures::files`]) shows.
+fn picture_caption(stem: &str) -> &'static str {
+    use super::pictures::files;
+    match stem {
+        files::CONFUSION => "Confusion matrix on the test set",
+        files::LOSS => "Training loss beside the test loss after each epoch",
+        files::ACCURACY => "Test accuracy after each epoch",
+        files::MISTAKES => "Test images it got wrong (true -> predicted, probability)",
+        files::LAYERS => "Layers: output shapes and parameters",
+        files::FEATURE_MAPS => "Feature maps of test image 0 (Fig 4.1)",
+        _ => "Picture",
     }
 }
 
@@ -181,5 +265,7 @@ pub fn report_input(
         reused,
         beyond_the_report,
         sweeps,
+        pytorch_source: super::PYTORCH_SOURCE.to_string(),
+        pictures: vec![],
     }
 }

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::pictures::{NetworkShown, write_run_pictures};
 use super::{Preset, RunConfig};
 use crate::backend::BackendKind;
 use crate::data::{MnistBatcher, MnistDataset};
@@ -71,14 +72,15 @@ impl Suite {
         self.runs_dir.join(&preset.name)
     }
 
-    /// Runs `preset`, or reuses its finished run, or resumes its last complete checkpoint.
-    /// A divergence is recorded (with the losses up to it), not returned as an error.
+    /// Runs `preset`, or reuses its finished run, or resumes its last complete checkpoint, and
+    /// writes a trained run's pictures into its directory ([`write_run_pictures`]). A divergence
+    /// is recorded (with the losses up to it), not returned as an error.
     pub fn run(
         &self,
         preset: &Preset,
         train: &MnistDataset,
         test: &MnistDataset,
-    ) -> Result<RunRecord, TrainError> {
+    ) -> Result<RunRecord, SuiteError> {
         let config = self.config(preset);
         let dir = self.run_dir(preset);
         let mut trainer = config.trainer(self.backend.device()?, &dir)?;
@@ -98,14 +100,14 @@ impl Suite {
             let history = read_history(&history_path, usize::MAX)?;
             let epochs = config.training.total_epochs();
             if history.last().map(|r| r.epoch) != Some(epochs) {
-                return Err(crate::train::record_err(
+                return Err(SuiteError::Train(crate::train::record_err(
                     &history_path,
                     format!(
                         "ends before epoch {epochs}, the last of the finished run beside it: the \
                          file is truncated. Rerun with --rerun, or delete {} to train afresh",
                         dir.display()
                     ),
-                ));
+                )));
             }
             println!(
                 "{}: reusing the finished run in {}",
@@ -135,6 +137,19 @@ impl Suite {
         let data = RunData::new(train.clone(), test.clone(), MnistBatcher::default());
         match trainer.fit(&config.model, data) {
             Ok(outcome) => {
+                let shown = NetworkShown {
+                    model: &outcome.model,
+                    device: &self.backend.device()?,
+                    image_index: 0,
+                };
+                write_run_pictures(
+                    &dir,
+                    &preset.name,
+                    &outcome.summary,
+                    &outcome.history,
+                    test,
+                    Some(shown),
+                )?;
                 let accuracies: Vec<String> = outcome
                     .summary
                     .stages
@@ -154,7 +169,7 @@ impl Suite {
                 let history = read_history(&dir.join("history.csv"), usize::MAX)?;
                 Ok(record(None, Some(e.to_string()), history, false))
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -305,6 +320,12 @@ pub enum SuiteError {
     /// A plot could not be written.
     #[error(transparent)]
     Plot(#[from] PlotError),
+    /// The backend is not compiled in.
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
+    /// A run's final network could not be loaded for its pictures.
+    #[error(transparent)]
+    Infer(#[from] crate::infer::InferError),
     /// The report could not be written.
     #[error("cannot write {}: {source}", path.display())]
     Io {

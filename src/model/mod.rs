@@ -8,6 +8,7 @@
 
 pub mod complex_cnn;
 pub mod complex_mlp;
+pub mod layers;
 pub mod provided_cnn;
 pub mod simple_cnn;
 pub mod simple_fc;
@@ -26,6 +27,7 @@ use crate::train::{
 
 pub use complex_cnn::{ComplexCnn, ComplexCnnConfig};
 pub use complex_mlp::{ComplexMlp, ComplexMlpConfig};
+pub use layers::LayerOutput;
 pub use provided_cnn::{ProvidedCnn, ProvidedCnnConfig};
 pub use simple_cnn::{SimpleCnn, SimpleCnnConfig};
 pub use simple_fc::{SimpleFc, SimpleFcConfig};

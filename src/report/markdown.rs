@@ -116,6 +116,28 @@ pub struct SweepSection {
     pub rows: Vec<SweepRow>,
 }
 
+/// One picture of `REPORT.md`: a PNG (and its SVG, if drawn), paths relative to the report.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Picture {
+    /// What it shows.
+    pub caption: String,
+    /// The PNG.
+    pub png: String,
+    /// The SVG of the same figure, where there is one.
+    pub svg: Option<String>,
+}
+
+/// The pictures of one experiment.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PictureSection {
+    /// The experiment.
+    pub name: String,
+    /// A remark (such as why a picture is missing).
+    pub note: Option<String>,
+    /// Its pictures, in order.
+    pub pictures: Vec<Picture>,
+}
+
 /// Everything `REPORT.md` shows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReportInput {
@@ -137,6 +159,10 @@ pub struct ReportInput {
     pub beyond_the_report: Option<String>,
     /// The learning-rate sweeps.
     pub sweeps: Vec<SweepSection>,
+    /// Where the "PyTorch here" figures come from (tool, machine, date).
+    pub pytorch_source: String,
+    /// Each experiment's pictures.
+    pub pictures: Vec<PictureSection>,
 }
 
 /// `REPORT.md`: the header, the experiments table, the loss plot of §4.2, the learning-rate
@@ -156,19 +182,13 @@ pub fn render_report(input: &ReportInput) -> String {
         md,
         "Produced by `{}` on {}: {}, {} threads, backend {}, seed {}, {split} from `{}`. \
          Batch 50, SGD momentum 0.9 (dampening 0), test batch 100, as the report.\n",
-        c.command,
-        c.date,
-        c.cpu,
-        c.threads,
-        input.backend,
-        input.seed,
-        c.data_dir.display()
+        c.command, c.date, c.cpu, c.threads, input.backend, input.seed, c.data
     );
     let _ = writeln!(
         md,
-        "\"PyTorch here\" is PyTorch 2.15 CPU on the same recipe, data and 2-core machine \
-         (`../shared/REFERENCE-RESULTS.md`); \"report\" is the coursework report's single run on \
-         another machine. Seed-to-seed spread is ~0.1-0.3 points.\n"
+        "\"PyTorch here\" is {}; \"report\" is the coursework report's single run on another \
+         machine. Seed-to-seed spread is ~0.1-0.3 points.\n",
+        input.pytorch_source
     );
     let _ = writeln!(md, "## Test accuracy after each stage (%)\n");
     let mut table = Table::new([
@@ -244,12 +264,42 @@ pub fn render_report(input: &ReportInput) -> String {
         md.push_str(&table.to_markdown());
         let _ = writeln!(md, "\n![{}](plots/{}.png)\n", sweep.plot, sweep.plot);
     }
+    if !input.pictures.is_empty() {
+        let _ = writeln!(md, "## Each experiment's pictures\n");
+        let _ = writeln!(
+            md,
+            "The confusion matrix (rows: true class, columns: predicted), the training loss beside \
+             the test loss and accuracy after each epoch, the test images the final network got \
+             wrong (the most confident mistakes first), the layer diagram, and for the CNNs the \
+             feature maps of test image 0 after every convolution and pooling (the report's Fig \
+             4.1). `cargo run --release --example <experiment>` writes the same pictures into its \
+             run directory.\n"
+        );
+    }
+    for section in &input.pictures {
+        let _ = writeln!(md, "### {}\n", section.name);
+        if let Some(note) = &section.note {
+            let _ = writeln!(md, "{note}\n");
+        }
+        for p in &section.pictures {
+            let svg = p
+                .svg
+                .as_ref()
+                .map_or(String::new(), |svg| format!(" ([SVG]({svg}))"));
+            let _ = writeln!(md, "{}{svg}:\n\n![{}]({})\n", p.caption, p.caption, p.png);
+        }
+    }
+    let runs_dir = input.runs_dir.to_string_lossy();
+    let runs_dir = if input.runs_dir.is_absolute() {
+        "the run directory".to_string()
+    } else {
+        format!("`{runs_dir}/<experiment>/`")
+    };
     let _ = writeln!(
         md,
-        "Every run's `config.json` and `summary.json` are in `runs/<experiment>/` next to this \
-         file; its per-step losses (`history.csv`) and checkpoints stay in the run directory, \
-         `{}/<experiment>/`, on the machine that trained it.",
-        input.runs_dir.display()
+        "Every run's `config.json` and `summary.json` (and the pictures above) are in \
+         `runs/<experiment>/` next to this file; its per-step losses (`history.csv`) and \
+         checkpoints stay in {runs_dir}, on the machine that trained it."
     );
     md
 }
@@ -265,7 +315,7 @@ mod tests {
                 date: "2026-12-01".into(),
                 cpu: "AMD EPYC".into(),
                 threads: 2,
-                data_dir: "data".into(),
+                data: "$MNIST_DIR".into(),
             },
             backend: "flex".into(),
             seed: 42,
@@ -303,6 +353,16 @@ mod tests {
                     report_accuracy: vec![],
                 }],
             }],
+            pytorch_source: "PyTorch 2.15 on another day".into(),
+            pictures: vec![PictureSection {
+                name: "complex_cnn".into(),
+                note: None,
+                pictures: vec![Picture {
+                    caption: "Confusion matrix".into(),
+                    png: "runs/complex_cnn/confusion.png".into(),
+                    svg: Some("runs/complex_cnn/confusion.svg".into()),
+                }],
+            }],
         }
     }
 
@@ -320,6 +380,24 @@ mod tests {
         assert!(md.contains("Reused finished runs of the same config (their wall times are from when they ran): simple_fc."));
         assert!(md.contains("the full official split"));
         assert!(md.contains("![lr_simple_fc](plots/lr_simple_fc.png)"));
+        assert!(md.contains("\"PyTorch here\" is PyTorch 2.15 on another day;"));
+        assert!(
+            md.contains(
+                "### complex_cnn\n\nConfusion matrix ([SVG](runs/complex_cnn/confusion.svg)):\n\n\
+             ![Confusion matrix](runs/complex_cnn/confusion.png)\n"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("from `$MNIST_DIR`"));
+    }
+
+    #[test]
+    fn an_absolute_runs_dir_is_not_named() {
+        let mut input = input();
+        input.runs_dir = "/home/someone/runs".into();
+        let md = render_report(&input);
+        assert!(!md.contains("/home/someone"), "{md}");
+        assert!(md.contains("checkpoints stay in the run directory"));
     }
 
     #[test]

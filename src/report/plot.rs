@@ -9,12 +9,13 @@ use std::sync::Once;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+use super::pictures::{Figure, prepare};
 use crate::fsutil::write_atomic;
-use crate::train::HistoryRow;
+use crate::train::{HistoryRow, RunSummary};
 
 /// The font every plot uses (DejaVu Sans, ASCII subset; licence in `assets/`).
 const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans-subset.ttf");
-const FONT_FAMILY: &str = "sans-serif";
+pub(crate) const FONT_FAMILY: &str = "sans-serif";
 
 /// A plot that could not be drawn or written.
 #[derive(Debug, thiserror::Error)]
@@ -80,32 +81,11 @@ impl LinePlot {
     /// Writes `<dir>/<name>.png` and `<dir>/<name>.svg` (each atomically) and returns their
     /// paths.
     pub fn save(&self, dir: &Path, name: &str) -> Result<[PathBuf; 2], PlotError> {
-        register_font();
-        let (w, h) = PLOT_SIZE;
-        let mut rgb = vec![0u8; 3 * (w * h) as usize];
-        {
-            let root = BitMapBackend::with_buffer(&mut rgb, PLOT_SIZE).into_drawing_area();
-            self.draw(&root, name)?;
-            root.present().map_err(|e| draw_error(name, e))?;
+        if self.bounds().is_none() {
+            return Err(PlotError::Empty(name.to_string()));
         }
-        let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, PLOT_SIZE).into_drawing_area();
-            self.draw(&root, name)?;
-            root.present().map_err(|e| draw_error(name, e))?;
-        }
-        let png_path = dir.join(format!("{name}.png"));
-        let svg_path = dir.join(format!("{name}.svg"));
-        let png = encode_rgb_png(&rgb, w, h).map_err(|e| draw_error(name, e))?;
-        let write = |path: &Path, bytes: &[u8]| {
-            write_atomic(path, bytes).map_err(|source| PlotError::Io {
-                path: path.to_path_buf(),
-                source,
-            })
-        };
-        write(&png_path, &png)?;
-        write(&svg_path, svg.as_bytes())?;
-        Ok([png_path, svg_path])
+        let paths = save_figure(self, dir, name, true)?;
+        Ok([paths[0].clone(), paths[1].clone()])
     }
 
     /// The smallest box holding every finite point: `(x_min, x_max, y_min, y_max)`.
@@ -119,6 +99,12 @@ impl LinePlot {
         Some(points.fold((x0, x0, y0, y0), |(a, b, c, d), &(x, y)| {
             (a.min(x), b.max(x), c.min(y), d.max(y))
         }))
+    }
+}
+
+impl Figure for LinePlot {
+    fn size(&self) -> (u32, u32) {
+        PLOT_SIZE
     }
 
     fn draw<DB: DrawingBackend>(
@@ -153,8 +139,10 @@ impl LinePlot {
         for (i, series) in self.series.iter().enumerate() {
             let color = SERIES_COLORS[i % SERIES_COLORS.len()];
             let points = series.points.iter().copied().filter(|(_, y)| y.is_finite());
+            // Points are marked where there are few (a value per epoch), so one shows too.
+            let marks = if series.points.len() <= 30 { 4 } else { 0 };
             chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .draw_series(LineSeries::new(points, color.stroke_width(2)).point_size(marks))
                 .map_err(|e| draw_error(name, e))?
                 .label(series.label.as_str())
                 .legend(move |(x, y)| {
@@ -173,7 +161,44 @@ impl LinePlot {
     }
 }
 
-fn draw_error(name: &str, e: impl std::fmt::Display) -> PlotError {
+/// Draws `figure` into `<dir>/<name>.png`, and into `<dir>/<name>.svg` when `svg`; each file
+/// is written atomically. Returns the paths written.
+pub(crate) fn save_figure(
+    figure: &impl Figure,
+    dir: &Path,
+    name: &str,
+    svg: bool,
+) -> Result<Vec<PathBuf>, PlotError> {
+    let size = figure.size();
+    prepare(size, name)?;
+    let (w, h) = size;
+    let mut rgb = vec![0u8; 3 * (w as usize) * (h as usize)];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+        figure.draw(&root, name)?;
+        root.present().map_err(|e| draw_error(name, e))?;
+    }
+    let png = encode_rgb_png(&rgb, w, h).map_err(|e| draw_error(name, e))?;
+    let mut files = vec![(dir.join(format!("{name}.png")), png)];
+    if svg {
+        let mut text = String::new();
+        {
+            let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
+            figure.draw(&root, name)?;
+            root.present().map_err(|e| draw_error(name, e))?;
+        }
+        files.push((dir.join(format!("{name}.svg")), text.into_bytes()));
+    }
+    for (path, bytes) in &files {
+        write_atomic(path, bytes).map_err(|source| PlotError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(files.into_iter().map(|(path, _)| path).collect())
+}
+
+pub(crate) fn draw_error(name: &str, e: impl std::fmt::Display) -> PlotError {
     PlotError::Draw {
         name: name.to_string(),
         message: e.to_string(),
@@ -226,6 +251,60 @@ pub fn loss_curve(history: &[HistoryRow], window: usize) -> Vec<(f64, f64)> {
             (last / steps_per_epoch, mean)
         })
         .collect()
+}
+
+/// Test loss and accuracy after each epoch, `(epoch, loss, accuracy %)`: the summary's per-epoch
+/// evaluations, or for a summary written before they were recorded, the evaluation at the end of
+/// each stage.
+pub fn test_points(summary: &RunSummary) -> Vec<(f64, f64, f64)> {
+    if !summary.epochs.is_empty() {
+        return summary
+            .epochs
+            .iter()
+            .map(|e| (e.epoch as f64, e.test_loss, e.test_accuracy))
+            .collect();
+    }
+    let mut epoch = 0;
+    summary
+        .stages
+        .iter()
+        .map(|s| {
+            epoch += s.epochs;
+            (epoch as f64, s.test_loss, s.test_accuracy)
+        })
+        .collect()
+}
+
+/// A run's two curves against epochs: the training loss (mean of each tenth of an epoch, at most
+/// 100 steps) beside the test loss after each epoch, and the test accuracy after each epoch.
+pub fn epoch_curves(name: &str, summary: &RunSummary, history: &[HistoryRow]) -> [LinePlot; 2] {
+    let steps_per_epoch = history.iter().filter(|r| r.epoch == 1).count();
+    let points = test_points(summary);
+    let loss = LinePlot {
+        title: format!("{name}: loss"),
+        x_label: "epoch".into(),
+        y_label: "loss (NLL)".into(),
+        series: vec![
+            Series {
+                label: "training (per step window)".into(),
+                points: loss_curve(history, (steps_per_epoch / 10).clamp(1, 100)),
+            },
+            Series {
+                label: "test (after each epoch)".into(),
+                points: points.iter().map(|&(e, l, _)| (e, l)).collect(),
+            },
+        ],
+    };
+    let accuracy = LinePlot {
+        title: format!("{name}: test accuracy after each epoch"),
+        x_label: "epoch".into(),
+        y_label: "test accuracy (%)".into(),
+        series: vec![Series {
+            label: "test accuracy".into(),
+            points: points.iter().map(|&(e, _, a)| (e, a)).collect(),
+        }],
+    };
+    [loss, accuracy]
 }
 
 #[cfg(test)]

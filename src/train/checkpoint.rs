@@ -11,7 +11,8 @@ use burn::optim::ModuleOptimizer;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 
-use super::trainer::StageResult;
+use super::eval::Mistake;
+use super::trainer::{EpochResult, StageResult};
 use super::{TrainError, io_err, record_err, write_json};
 use crate::fsutil::write_atomic;
 
@@ -28,6 +29,12 @@ pub struct CheckpointState {
     pub images_trained: usize,
     /// Seconds spent in training steps so far.
     pub train_seconds: f64,
+    /// The epochs finished so far (absent from checkpoints written before it was recorded).
+    #[serde(default)]
+    pub epochs: Vec<EpochResult>,
+    /// The test images the network of this checkpoint got wrong.
+    #[serde(default)]
+    pub mistakes: Vec<Mistake>,
 }
 
 /// The checkpoint directory of a run directory.
@@ -111,6 +118,11 @@ pub fn latest(dir: &Path) -> Option<usize> {
                 .ok()
         })
         .max()
+}
+
+/// The weights file of the checkpoint of `epoch` in `dir` (`model-<epoch>.bpk`).
+pub fn model_path(dir: &Path, epoch: usize) -> PathBuf {
+    paths(dir, epoch)[0].clone()
 }
 
 /// Whether `dir` holds a complete checkpoint of `epoch` (its state file, written last).

@@ -4,6 +4,7 @@
 use burn::data::dataloader::DataLoader;
 use burn::data::dataset::DatasetError;
 use burn::module::Module;
+use burn::tensor::activation::softmax;
 
 use super::step::{ClassificationOutput, InferenceStep};
 
@@ -19,6 +20,23 @@ pub struct Evaluation {
     /// `confusion[true][predicted]`: counts, one row and column per class of the network's
     /// output.
     pub confusion: Vec<Vec<usize>>,
+    /// Every image classified wrongly, in the loader's order.
+    #[serde(default)]
+    pub mistakes: Vec<Mistake>,
+}
+
+/// A test image the network got wrong.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Mistake {
+    /// Position in the evaluated set (the loader's order: the data set's for an unshuffled
+    /// loader).
+    pub index: usize,
+    /// The true class.
+    pub truth: usize,
+    /// The class predicted (the output's argmax).
+    pub predicted: usize,
+    /// The network's probability for `predicted` (softmax of the output row).
+    pub probability: f32,
 }
 
 /// A target class the network has no output for.
@@ -42,6 +60,7 @@ impl Evaluation {
             total: 0,
             mean_loss: 0.0,
             confusion: vec![vec![0; classes]; classes],
+            mistakes: vec![],
         }
     }
 
@@ -96,9 +115,16 @@ impl Evaluation {
             self.confusion.resize(classes, vec![0; classes]);
         }
         let loss = output.loss.into_scalar::<f32>() as f64;
-        let predicted = output
-            .output
-            .argmax(1)
+        // The argmax of the output itself (as before probabilities existed here: softmax can
+        // round two close classes to a tie), and its softmax probability, which is the same for
+        // log-probabilities and logits.
+        let predicted = output.output.clone().argmax(1);
+        let top = softmax(output.output, 1)
+            .gather(1, predicted.clone())
+            .into_data_as::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(DatasetError::new)?;
+        let predicted = predicted
             .into_data_as::<i64>()
             .try_to_vec::<i64>()
             .map_err(DatasetError::new)?;
@@ -107,13 +133,22 @@ impl Evaluation {
             .into_data_as::<i64>()
             .try_to_vec::<i64>()
             .map_err(DatasetError::new)?;
-        for (&t, &p) in truth.iter().zip(&predicted) {
+        for ((&t, &p), &probability) in truth.iter().zip(&predicted).zip(&top) {
             let row = usize::try_from(t)
                 .ok()
                 .and_then(|t| self.confusion.get_mut(t))
                 .ok_or_else(|| DatasetError::new(ClassOutOfRange { target: t, classes }))?;
             row[p as usize] += 1;
-            self.correct += usize::from(t == p);
+            if t == p {
+                self.correct += 1;
+            } else {
+                self.mistakes.push(Mistake {
+                    index: self.total,
+                    truth: t as usize,
+                    predicted: p as usize,
+                    probability,
+                });
+            }
             self.total += 1;
         }
         Ok(loss)

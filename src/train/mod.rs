@@ -30,15 +30,15 @@ pub use config::{
     ConfigError, LearningRate, OptimizerConfig, OptimizerKind, TrainingConfig, TrainingStage,
     format_stages, parse_stages,
 };
-pub use eval::{ClassOutOfRange, Evaluation, evaluate};
+pub use eval::{ClassOutOfRange, Evaluation, Mistake, evaluate};
 pub use step::{
     ClassificationOutput, Classifier, InferenceStep, ModelInit, TrainOutput, TrainStep,
     classification_output, init_device, init_seeded, nll_loss, train_output, train_step,
     trainable_params,
 };
 pub use trainer::{
-    HistoryRow, RunData, RunOutcome, RunSummary, StageResult, Trainer, epoch_seed, loader,
-    progress_line, read_config_json, read_history,
+    EpochResult, HistoryRow, RunData, RunOutcome, RunSummary, StageResult, Trainer, epoch_seed,
+    loader, progress_line, read_config_json, read_history,
 };
 pub use transform::BatchTransform;
 

@@ -31,7 +31,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 
 use super::checkpoint::{self, CheckpointState};
 use super::config::{TrainingConfig, TrainingStage};
-use super::eval::{Evaluation, evaluate};
+use super::eval::{Evaluation, Mistake, evaluate};
 use super::step::{Classifier, ModelInit, init_seeded, train_step_counted, trainable_params};
 use super::transform::BatchTransform;
 use super::{TrainError, io_err, record_err, write_json};
@@ -60,6 +60,20 @@ pub struct StageResult {
     pub confusion: Vec<Vec<usize>>,
 }
 
+/// One epoch's training loss and the test set after it (every epoch is evaluated: a test pass
+/// costs a few percent of an epoch of training, and draws no random numbers training uses).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EpochResult {
+    /// 1-based global epoch.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's steps.
+    pub train_loss: f64,
+    /// Test accuracy after the epoch, percent.
+    pub test_accuracy: f64,
+    /// Mean test loss after the epoch.
+    pub test_loss: f64,
+}
+
 /// Everything a run measured: written as `summary.json`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunSummary {
@@ -85,6 +99,13 @@ pub struct RunSummary {
     pub test_images: usize,
     /// Epoch the run was resumed from, if it was.
     pub resumed_from_epoch: Option<usize>,
+    /// Every epoch's training and test loss and test accuracy (empty in summaries written
+    /// before it was recorded).
+    #[serde(default)]
+    pub epochs: Vec<EpochResult>,
+    /// The test images the final network got wrong.
+    #[serde(default)]
+    pub mistakes: Vec<Mistake>,
 }
 
 /// A finished run: the trained model and what it measured.
@@ -375,6 +396,8 @@ where
             stages: vec![],
             images_trained: 0,
             train_seconds: 0.0,
+            epochs: vec![],
+            mistakes: vec![],
         };
         let mut history = Vec::new();
         if let Some(epoch) = self.resume_from {
@@ -426,6 +449,7 @@ where
             let mut seen = 0;
             let mut recent = VecDeque::with_capacity(config.log_interval);
             let epoch_start = Instant::now();
+            let mut loss_sum = 0.0;
             for (i, batch) in loader.iter().enumerate() {
                 let mut batch = batch.map_err(TrainError::Data)?;
                 if let Some(transform) = &self.transform {
@@ -448,6 +472,7 @@ where
                     });
                 }
                 seen += n;
+                loss_sum += loss as f64;
                 state.steps += 1;
                 history.push(HistoryRow {
                     step: state.steps,
@@ -479,9 +504,20 @@ where
             state.images_trained += seen;
             state.train_seconds += epoch_start.elapsed().as_secs_f64();
             state.epoch = epoch;
+            let eval = evaluate(&model, &*test_loader).map_err(TrainError::Data)?;
+            let steps = history
+                .iter()
+                .rev()
+                .take_while(|r| r.epoch == epoch)
+                .count();
+            state.epochs.push(EpochResult {
+                epoch,
+                train_loss: loss_sum / steps.max(1) as f64,
+                test_accuracy: 100.0 * eval.accuracy(),
+                test_loss: eval.mean_loss,
+            });
             let last_of_stage = config.stage_of_epoch(epoch + 1) != Some(stage_index);
             if last_of_stage {
-                let eval = evaluate(&model, &*test_loader).map_err(TrainError::Data)?;
                 if self.verbose {
                     println!("{}", eval.report_line());
                 }
@@ -489,6 +525,7 @@ where
                     .stages
                     .push(stage_result(stage, &eval, recent.make_contiguous()));
             }
+            state.mistakes = eval.mistakes;
             write_history(&self.out.join("history.csv"), &history)?;
             checkpoint::save(&ckpt_dir, &model, &optim, &state)?;
         }
@@ -509,6 +546,8 @@ where
             train_images: n_train,
             test_images: n_test,
             resumed_from_epoch: self.resume_from,
+            epochs: state.epochs,
+            mistakes: state.mistakes,
         };
         write_json(&self.out.join("summary.json"), &summary)?;
         Ok(RunOutcome {
