@@ -498,3 +498,65 @@ fn weight_decay_shrinks_the_weights() {
         norm(&plain.model)
     );
 }
+
+/// The trainer evaluates every epoch; the test passes must change nothing training computes.
+/// The complex MLP with dropout kept at test time draws random numbers in every test pass, so a
+/// test pass that leaked into the generator would show here: a loop of the same steps with one
+/// test pass at the end only must give the same losses, bit for bit, and the same final
+/// evaluation.
+#[test]
+fn evaluating_every_epoch_changes_nothing_training_computes() {
+    use std::sync::Arc;
+
+    use burn::data::dataset::{Dataset, transform::PartialDataset};
+    use mnist_lab::model::{ComplexMlpConfig, ModelConfig};
+    use mnist_lab::train::{self, epoch_seed, evaluate, init_seeded};
+
+    let _serial = serial();
+    let mut config = config(ModelKind::ComplexMlp, "2@0.01,1@0.001");
+    config.model = ModelConfig::ComplexMlp(ComplexMlpConfig::new().with_dropout_at_test(true));
+    let out = tempfile::tempdir().unwrap();
+    let outcome = run(config.clone(), out.path());
+    assert_eq!(outcome.summary.epochs.len(), 3, "epoch 1 is evaluated too");
+
+    let device = BackendKind::Flex.device().unwrap();
+    let train_device = device.clone().autodiff();
+    let Data {
+        train: full,
+        test,
+        batcher,
+    } = data();
+    let train: Arc<dyn Dataset<MnistItem>> = Arc::new(PartialDataset::new(full, 0, 600));
+    let mut model = init_seeded(&config.model, config.training.seed, &train_device);
+    let mut optim = config.training.optimizer.init();
+    let mut losses = vec![];
+    for (epoch, lr) in [(1, 0.01), (2, 0.01), (3, 0.001)] {
+        let seed = epoch_seed(config.training.seed, epoch);
+        train_device.seed(seed);
+        let loader = train::loader(
+            train.clone(),
+            batcher.clone(),
+            50,
+            Some(seed),
+            &train_device,
+        );
+        for batch in loader.iter() {
+            let (next, loss) = train::train_step(model, &mut optim, batch.unwrap(), lr);
+            model = next;
+            losses.push(loss);
+        }
+    }
+    let test_loader = train::loader(
+        test,
+        batcher,
+        config.training.test_batch_size,
+        None,
+        &device,
+    );
+    let eval = evaluate(&model, &*test_loader).unwrap();
+    assert_eq!(self::losses(&outcome), losses);
+    let last = outcome.summary.stages.last().unwrap();
+    assert_eq!(last.test_accuracy, 100.0 * eval.accuracy());
+    assert_eq!(last.test_loss, eval.mean_loss);
+    assert_eq!(outcome.summary.mistakes, eval.mistakes);
+}

@@ -272,8 +272,8 @@ pub fn render_report(input: &ReportInput) -> String {
              the test loss and accuracy after each epoch, the test images the final network got \
              wrong (the most confident mistakes first), the layer diagram, and for the CNNs the \
              feature maps of test image 0 after every convolution and pooling (the report's Fig \
-             4.1). `cargo run --release --example <experiment>` writes the same pictures into its \
-             run directory.\n"
+             4.1). The training examples (`cargo run --release --example complex_cnn`) write the \
+             same pictures into their output directory.\n"
         );
     }
     for section in &input.pictures {
