@@ -401,6 +401,15 @@ fn reproduce_writes_the_report_with_every_experiment_and_plot() {
     assert!(mlp_sweep.iter().all(|r| r.reused));
     // ...but they were trained by this invocation: nothing is reported as reused from before.
     assert!(!report.contains("Reused finished runs"), "{report}");
+    // A second invocation reuses everything, and lists each run once.
+    let again = reproduction.run(&train, &test, &context).unwrap();
+    let report = std::fs::read_to_string(&again.report_path).unwrap();
+    let line = report
+        .lines()
+        .find(|l| l.starts_with("Reused finished runs"))
+        .unwrap();
+    assert_eq!(line.matches("complex_mlp_lr0.01,").count(), 1, "{line}");
+    assert!(line.ends_with(" simple_cnn_lr0.01."), "{line}");
 }
 
 #[test]

@@ -197,7 +197,7 @@ pub fn run_preset(preset: &Preset, args: &TrainArgs) -> Result<RunOutcome<Model>
 
 /// What every training example prints after a run; the final weights written as
 /// `model.safetensors` with PyTorch's names ([`crate::interop`]) into `out`, and the run's
-/// pictures beside them ([`pictures::write_run_pictures`]: confusion heat map, wrong images,
+/// pictures beside them ([`pictures::write_outcome_pictures`]: confusion heat map, wrong images,
 /// loss and accuracy per epoch, layer diagram, and the feature maps of test image `show_image`
 /// computed on `device`).
 pub fn report_run(
@@ -210,19 +210,8 @@ pub fn report_run(
 ) -> Result<(), ExperimentError> {
     let weights = out.join("model.safetensors");
     crate::interop::save_safetensors(&outcome.model, &weights)?;
-    let shown = pictures::NetworkShown {
-        model: &outcome.model,
-        device,
-        image_index: show_image,
-    };
-    let pictures = pictures::write_run_pictures(
-        out,
-        &preset.name,
-        &outcome.summary,
-        &outcome.history,
-        test,
-        Some(shown),
-    )?;
+    let pictures =
+        pictures::write_outcome_pictures(out, &preset.name, outcome, test, device, show_image)?;
     let s = &outcome.summary;
     for (i, stage) in s.stages.iter().enumerate() {
         let report = preset

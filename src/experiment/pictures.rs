@@ -12,7 +12,7 @@ use crate::model::Model;
 use crate::report::image::GrayImage;
 use crate::report::pictures::{ConfusionHeatMap, FeatureMaps, LayerDiagram, MistakesGrid};
 use crate::report::{PlotError, epoch_curves};
-use crate::train::{HistoryRow, RunSummary};
+use crate::train::{HistoryRow, RunOutcome, RunSummary};
 
 /// The file stems the pictures are written under (each `.png`, and `.svg` where said).
 pub mod files {
@@ -86,6 +86,25 @@ pub fn write_run_pictures(
         written.extend(network_pictures(dir, name, test, network)?);
     }
     Ok(written)
+}
+
+/// [`write_run_pictures`] of a run that just finished, its network's pictures included (the
+/// feature maps of test image `image_index`, computed on `device`, a device without autodiff).
+pub fn write_outcome_pictures(
+    dir: &Path,
+    name: &str,
+    outcome: &RunOutcome<Model>,
+    test: &dyn Dataset<MnistItem>,
+    device: &Device,
+    image_index: usize,
+) -> Result<Vec<PathBuf>, PlotError> {
+    let shown = NetworkShown {
+        model: &outcome.model,
+        device,
+        image_index,
+    };
+    let (summary, history) = (&outcome.summary, &outcome.history);
+    write_run_pictures(dir, name, summary, history, test, Some(shown))
 }
 
 /// The layer diagram of `network.model`, and the feature maps of test image

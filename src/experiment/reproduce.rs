@@ -211,13 +211,16 @@ pub fn report_input(
         .iter()
         .chain(sweeps.iter().flat_map(|(_, rs)| rs))
         .collect();
-    let mut reused: Vec<String> = all
-        .iter()
-        .filter(|r| r.reused)
-        .map(|r| r.preset.name.clone())
-        .filter(|name| !all.iter().any(|r| !r.reused && r.preset.name == *name))
-        .collect();
-    reused.dedup();
+    let mut reused: Vec<String> = vec![];
+    for r in all.iter().filter(|r| r.reused) {
+        // Each name once (the sweeps reuse the report's MLP runs), in the report's order.
+        let trained_here = all
+            .iter()
+            .any(|o| !o.reused && o.preset.name == r.preset.name);
+        if !trained_here && !reused.contains(&r.preset.name) {
+            reused.push(r.preset.name.clone());
+        }
+    }
     let beyond_the_report = experiments.iter().find_map(|improved| {
         let a = improved.preset.augmentation?;
         Some(format!(

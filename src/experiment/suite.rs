@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::pictures::{NetworkShown, write_run_pictures};
+use super::pictures::write_outcome_pictures;
 use super::{Preset, RunConfig};
 use crate::backend::BackendKind;
 use crate::data::{MnistBatcher, MnistDataset};
@@ -73,7 +73,7 @@ impl Suite {
     }
 
     /// Runs `preset`, or reuses its finished run, or resumes its last complete checkpoint, and
-    /// writes a trained run's pictures into its directory ([`write_run_pictures`]). A divergence
+    /// writes a trained run's pictures into its directory ([`write_outcome_pictures`]). A divergence
     /// is recorded (with the losses up to it), not returned as an error.
     pub fn run(
         &self,
@@ -137,19 +137,8 @@ impl Suite {
         let data = RunData::new(train.clone(), test.clone(), MnistBatcher::default());
         match trainer.fit(&config.model, data) {
             Ok(outcome) => {
-                let shown = NetworkShown {
-                    model: &outcome.model,
-                    device: &self.backend.device()?,
-                    image_index: 0,
-                };
-                write_run_pictures(
-                    &dir,
-                    &preset.name,
-                    &outcome.summary,
-                    &outcome.history,
-                    test,
-                    Some(shown),
-                )?;
+                let device = self.backend.device()?;
+                write_outcome_pictures(&dir, &preset.name, &outcome, test, &device, 0)?;
                 let accuracies: Vec<String> = outcome
                     .summary
                     .stages

@@ -54,6 +54,18 @@ fn text<DB: DrawingBackend>(
         .map_err(|e| draw_error(name, e))
 }
 
+/// White background and the caption: how every figure starts.
+fn begin<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    name: &str,
+    title: &str,
+    at: (i32, i32),
+    style: &TextStyle<'_>,
+) -> Result<(), PlotError> {
+    root.fill(&WHITE).map_err(|e| draw_error(name, e))?;
+    text(root, name, title, at, style)
+}
+
 fn rect<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     name: &str,
@@ -122,11 +134,10 @@ impl Figure for ConfusionHeatMap {
         root: &DrawingArea<DB, Shift>,
         name: &str,
     ) -> Result<(), PlotError> {
-        root.fill(&WHITE).map_err(|e| draw_error(name, e))?;
         let n = self.confusion.len() as i32;
         let (w, _) = self.size();
         let dark = RGBColor(30, 30, 30);
-        text(
+        begin(
             root,
             name,
             &self.title,
@@ -288,9 +299,8 @@ impl Figure for MistakesGrid {
         root: &DrawingArea<DB, Shift>,
         name: &str,
     ) -> Result<(), PlotError> {
-        root.fill(&WHITE).map_err(|e| draw_error(name, e))?;
         let dark = RGBColor(30, 30, 30);
-        text(
+        begin(
             root,
             name,
             &self.title,
@@ -460,9 +470,8 @@ impl Figure for FeatureMaps {
         root: &DrawingArea<DB, Shift>,
         name: &str,
     ) -> Result<(), PlotError> {
-        root.fill(&WHITE).map_err(|e| draw_error(name, e))?;
         let dark = RGBColor(30, 30, 30);
-        text(
+        begin(
             root,
             name,
             &self.title,
@@ -571,10 +580,9 @@ impl Figure for LayerDiagram {
         root: &DrawingArea<DB, Shift>,
         name: &str,
     ) -> Result<(), PlotError> {
-        root.fill(&WHITE).map_err(|e| draw_error(name, e))?;
         let dark = RGBColor(30, 30, 30);
         let (w, _) = self.size();
-        text(
+        begin(
             root,
             name,
             &self.title,

@@ -88,6 +88,23 @@ impl LinePlot {
         Ok([paths[0].clone(), paths[1].clone()])
     }
 
+    /// Where the legend goes: the upper right, unless a line passes there (a rising accuracy
+    /// curve), then the lower right.
+    pub fn legend_corner(&self) -> SeriesLabelPosition {
+        let Some((x0, x1, y0, y1)) = self.bounds() else {
+            return SeriesLabelPosition::UpperRight;
+        };
+        let crowded =
+            self.series.iter().flat_map(|s| &s.points).any(|&(x, y)| {
+                x >= x0 + 0.6 * (x1 - x0) && y >= y0 + 0.7 * (y1 - y0) && y.is_finite()
+            });
+        if crowded {
+            SeriesLabelPosition::LowerRight
+        } else {
+            SeriesLabelPosition::UpperRight
+        }
+    }
+
     /// The smallest box holding every finite point: `(x_min, x_max, y_min, y_max)`.
     pub fn bounds(&self) -> Option<(f64, f64, f64, f64)> {
         let mut points = self
@@ -151,7 +168,7 @@ impl Figure for LinePlot {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(self.legend_corner())
             .label_font((FONT_FAMILY, 16))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
@@ -329,6 +346,16 @@ mod tests {
             ],
         };
         assert_eq!(plot.bounds(), Some((0.0, 2.0, 0.5, 2.0)));
+        // Falling from the upper left: the upper right is free.
+        assert_eq!(plot.legend_corner(), SeriesLabelPosition::UpperRight);
+        let rising = LinePlot {
+            series: vec![Series {
+                label: "accuracy".into(),
+                points: vec![(1.0, 90.0), (2.0, 97.0), (3.0, 98.0)],
+            }],
+            ..plot.clone()
+        };
+        assert_eq!(rising.legend_corner(), SeriesLabelPosition::LowerRight);
         let empty = LinePlot {
             series: vec![],
             ..plot
