@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::data::{IMAGE_SIDE, MnistBatcher, MnistItem};
 use crate::model::Model;
-use crate::report::image::GrayImage;
+use crate::report::image::enlarged;
 use crate::report::pictures::{ConfusionHeatMap, FeatureMaps, LayerDiagram, MistakesGrid};
 use crate::report::{PlotError, epoch_curves};
 use crate::train::{HistoryRow, RunOutcome, RunSummary};
@@ -71,7 +71,7 @@ pub fn write_run_pictures(
             &summary.mistakes,
             MAX_MISTAKES_SHOWN,
             &names,
-            |i| test.get(i).ok().map(|item| gray(&item)),
+            |i| test.get(i).ok().map(|item| enlarged(&item, 1)),
         );
         written.extend(grid.save(dir, files::MISTAKES)?);
     }
@@ -141,16 +141,9 @@ pub fn network_pictures(
              scaled to its own range",
             item.label
         );
-        written
-            .extend(FeatureMaps::new(title, gray(&item), &layers)?.save(dir, files::FEATURE_MAPS)?);
+        written.extend(
+            FeatureMaps::new(title, enlarged(&item, 1), &layers)?.save(dir, files::FEATURE_MAPS)?,
+        );
     }
     Ok(written)
-}
-
-fn gray(item: &MnistItem) -> GrayImage {
-    GrayImage {
-        width: IMAGE_SIDE,
-        height: IMAGE_SIDE,
-        pixels: item.pixels.to_vec(),
-    }
 }

@@ -10,21 +10,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::image::GrayImage;
-use super::plot::{FONT_FAMILY, PlotError, draw_error, register_font, save_figure};
+use super::plot::{FONT_FAMILY, Figure, PlotError, draw_error, save_figure};
 use crate::model::LayerOutput;
 use crate::train::Mistake;
-
-/// Something drawn the same way on a bitmap and into SVG.
-pub(crate) trait Figure {
-    /// Width and height, pixels.
-    fn size(&self) -> (u32, u32);
-    /// Draws onto `root` (already sized); `name` is for error messages.
-    fn draw<DB: DrawingBackend>(
-        &self,
-        root: &DrawingArea<DB, Shift>,
-        name: &str,
-    ) -> Result<(), PlotError>;
-}
 
 fn text_style(size: u32, color: RGBColor, pos: Pos) -> TextStyle<'static> {
     TextStyle {
@@ -33,6 +21,9 @@ fn text_style(size: u32, color: RGBColor, pos: Pos) -> TextStyle<'static> {
         pos,
     }
 }
+
+/// The ink of every caption, label and outline.
+const DARK: RGBColor = RGBColor(30, 30, 30);
 
 const CENTRE: Pos = Pos {
     h_pos: HPos::Center,
@@ -111,7 +102,7 @@ impl ConfusionHeatMap {
         save_figure(self, dir, name, true)
     }
 
-    /// The colour of a cell holding `share` (0 to 1) of its row: white to dark blue, on a square
+    /// The colour of a cell holding `share` (0 to 1) of its row: white to DARK blue, on a square
     /// root scale so that a few mistakes already show.
     pub fn cell_color(share: f64) -> RGBColor {
         let t = share.clamp(0.0, 1.0).sqrt();
@@ -136,15 +127,14 @@ impl Figure for ConfusionHeatMap {
     ) -> Result<(), PlotError> {
         let n = self.confusion.len() as i32;
         let (w, _) = self.size();
-        let dark = RGBColor(30, 30, 30);
         begin(
             root,
             name,
             &self.title,
             (w as i32 / 2, 24),
-            &text_style(20, dark, CENTRE),
+            &text_style(20, DARK, CENTRE),
         )?;
-        let label = text_style(15, dark, CENTRE);
+        let label = text_style(15, DARK, CENTRE);
         for (t, row) in self.confusion.iter().enumerate() {
             let total: usize = row.iter().sum();
             let y = MAP_TOP + t as i32 * CELL;
@@ -168,7 +158,7 @@ impl Figure for ConfusionHeatMap {
                     [(x, y), (x + CELL, y + CELL)],
                     Self::cell_color(share).filled(),
                 )?;
-                let ink = if share > 0.35 { WHITE } else { dark };
+                let ink = if share > 0.35 { WHITE } else { DARK };
                 text(
                     root,
                     name,
@@ -185,7 +175,7 @@ impl Figure for ConfusionHeatMap {
                 (MAP_LEFT, MAP_TOP),
                 (MAP_LEFT + n * CELL, MAP_TOP + n * CELL),
             ],
-            dark.stroke_width(1),
+            DARK.stroke_width(1),
         )?;
         let bottom = MAP_TOP + n * CELL;
         for (p, class) in self.class_names.iter().enumerate() {
@@ -197,14 +187,14 @@ impl Figure for ConfusionHeatMap {
             name,
             "predicted",
             (MAP_LEFT + n * CELL / 2, bottom + 44),
-            &text_style(17, dark, CENTRE),
+            &text_style(17, DARK, CENTRE),
         )?;
         text(
             root,
             name,
             "true",
             (34, MAP_TOP + n * CELL / 2),
-            &text_style(17, dark, CENTRE),
+            &text_style(17, DARK, CENTRE),
         )
     }
 }
@@ -299,13 +289,12 @@ impl Figure for MistakesGrid {
         root: &DrawingArea<DB, Shift>,
         name: &str,
     ) -> Result<(), PlotError> {
-        let dark = RGBColor(30, 30, 30);
         begin(
             root,
             name,
             &self.title,
             (10, 24),
-            &text_style(16, dark, LEFT),
+            &text_style(16, DARK, LEFT),
         )?;
         let (cw, ch) = self.cell_size();
         let columns = self.columns.max(1);
@@ -313,30 +302,30 @@ impl Figure for MistakesGrid {
             let x0 = 10 + (i % columns) as i32 * cw;
             let y0 = 50 + (i / columns) as i32 * ch;
             let ix = x0 + (cw - (img.width * self.scale) as i32) / 2;
-            draw_gray(root, img, (ix, y0), self.scale, |v| RGBColor(v, v, v));
+            draw_gray(root, img, (ix, y0), self.scale);
             text(
                 root,
                 name,
                 caption,
                 (x0 + cw / 2, y0 + (img.height * self.scale) as i32 + 13),
-                &text_style(14, dark, CENTRE),
+                &text_style(14, DARK, CENTRE),
             )?;
         }
         Ok(())
     }
 }
 
-/// Draws `img` with its top-left at `at`, each pixel `scale x scale`, coloured by `color`.
+/// Draws `img` in grey with its top-left at `at`, each pixel `scale x scale`.
 fn draw_gray<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     img: &GrayImage,
     at: (i32, i32),
     scale: usize,
-    color: impl Fn(u8) -> RGBColor,
 ) {
     for y in 0..img.height {
         for x in 0..img.width {
-            let c = color(img.pixels[y * img.width + x]);
+            let v = img.pixels[y * img.width + x];
+            let c = RGBColor(v, v, v);
             for dy in 0..scale {
                 for dx in 0..scale {
                     // A pixel outside the area is clipped, not an error worth stopping for.
@@ -470,21 +459,18 @@ impl Figure for FeatureMaps {
         root: &DrawingArea<DB, Shift>,
         name: &str,
     ) -> Result<(), PlotError> {
-        let dark = RGBColor(30, 30, 30);
         begin(
             root,
             name,
             &self.title,
             (10, 22),
-            &text_style(18, dark, LEFT),
+            &text_style(18, DARK, LEFT),
         )?;
-        let heading = text_style(15, dark, LEFT);
+        let heading = text_style(15, DARK, LEFT);
         let mut y = 44;
         let input_shape = format!("input [1, {}, {}]", self.input.height, self.input.width);
         text(root, name, &input_shape, (10, y + 10), &heading)?;
-        draw_gray(root, &self.input, (10, y + HEADER - 6), 3, |v| {
-            RGBColor(v, v, v)
-        });
+        draw_gray(root, &self.input, (10, y + HEADER - 6), 3);
         y += HEADER + (self.input.height * 3) as i32 + 6;
         for layer in &self.layers {
             let shape: Vec<String> = layer.shape.iter().map(ToString::to_string).collect();
@@ -496,13 +482,7 @@ impl Figure for FeatureMaps {
             for channel in 0..layer.shape[0] {
                 let x = 10 + (channel % self.columns) as i32 * (side + GAP);
                 let ty = y + (channel / self.columns) as i32 * (side + GAP);
-                draw_gray(
-                    root,
-                    &Self::map_image(layer, channel),
-                    (x, ty),
-                    scale,
-                    |v| RGBColor(v, v, v),
-                );
+                draw_gray(root, &Self::map_image(layer, channel), (x, ty), scale);
             }
             y += self.rows(layer) * (side + GAP) + 12;
         }
@@ -580,14 +560,13 @@ impl Figure for LayerDiagram {
         root: &DrawingArea<DB, Shift>,
         name: &str,
     ) -> Result<(), PlotError> {
-        let dark = RGBColor(30, 30, 30);
         let (w, _) = self.size();
         begin(
             root,
             name,
             &self.title,
             (w as i32 / 2, 24),
-            &text_style(19, dark, CENTRE),
+            &text_style(19, DARK, CENTRE),
         )?;
         let x0 = 20;
         let input = LayerOutput {
@@ -614,14 +593,14 @@ impl Figure for LayerDiagram {
                 root,
                 name,
                 [(x0, y), (x0 + BOX_W, y + BOX_H)],
-                dark.stroke_width(1),
+                DARK.stroke_width(1),
             )?;
             text(
                 root,
                 name,
                 &format!("{}  ({})", layer.name, layer.op),
                 (x0 + 10, y + 15),
-                &text_style(15, dark, LEFT),
+                &text_style(15, DARK, LEFT),
             )?;
             let params = if layer.params > 0 {
                 format!("  |  {} parameters", thousands(layer.params))
@@ -639,30 +618,18 @@ impl Figure for LayerDiagram {
                 let ax = x0 + BOX_W / 2;
                 root.draw(&PathElement::new(
                     vec![(ax, y - BOX_GAP + 2), (ax, y - 2)],
-                    dark.stroke_width(2),
+                    DARK.stroke_width(2),
                 ))
                 .map_err(|e| draw_error(name, e))?;
                 root.draw(&Polygon::new(
                     vec![(ax - 5, y - 8), (ax + 5, y - 8), (ax, y - 1)],
-                    dark.filled(),
+                    DARK.filled(),
                 ))
                 .map_err(|e| draw_error(name, e))?;
             }
         }
         Ok(())
     }
-}
-
-/// Registers the font and checks the figure has a drawable size.
-pub(crate) fn prepare(size: (u32, u32), name: &str) -> Result<(), PlotError> {
-    register_font();
-    if size.0 == 0 || size.1 == 0 || size.0 as u64 * size.1 as u64 > 64_000_000 {
-        return Err(PlotError::Draw {
-            name: name.to_string(),
-            message: format!("a figure of {}x{} pixels", size.0, size.1),
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use super::pictures::{Figure, prepare};
 use crate::fsutil::write_atomic;
 use crate::train::{HistoryRow, RunSummary};
 
@@ -126,7 +126,7 @@ impl Figure for LinePlot {
 
     fn draw<DB: DrawingBackend>(
         &self,
-        root: &DrawingArea<DB, plotters::coord::Shift>,
+        root: &DrawingArea<DB, Shift>,
         name: &str,
     ) -> Result<(), PlotError> {
         let (x0, x1, y0, y1) = self
@@ -176,6 +176,30 @@ impl Figure for LinePlot {
             .map_err(|e| draw_error(name, e))?;
         Ok(())
     }
+}
+
+/// Something drawn the same way on a bitmap and into SVG.
+pub(crate) trait Figure {
+    /// Width and height, pixels.
+    fn size(&self) -> (u32, u32);
+    /// Draws onto `root` (already sized); `name` is for error messages.
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        name: &str,
+    ) -> Result<(), PlotError>;
+}
+
+/// Registers the font and checks the figure has a drawable size.
+fn prepare(size: (u32, u32), name: &str) -> Result<(), PlotError> {
+    register_font();
+    if size.0 == 0 || size.1 == 0 || size.0 as u64 * size.1 as u64 > 64_000_000 {
+        return Err(PlotError::Draw {
+            name: name.to_string(),
+            message: format!("a figure of {}x{} pixels", size.0, size.1),
+        });
+    }
+    Ok(())
 }
 
 /// Draws `figure` into `<dir>/<name>.png`, and into `<dir>/<name>.svg` when `svg`; each file
