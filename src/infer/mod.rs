@@ -29,7 +29,10 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, activation::softmax};
 
-pub use preprocess::{DIGIT_BOX, INK_THRESHOLD, MIN_CONTRAST, PreprocessError, mnist_style};
+pub use preprocess::{
+    DIGIT_BOX, INK_THRESHOLD, MAX_STROKE_WIDTH, MIN_CONTRAST, PreprocessError, mnist_style,
+    stroke_width,
+};
 
 use crate::data::{IMAGE_PIXELS, ImageBatch, MnistBatcher, MnistItem};
 use crate::model::{Model, ModelConfig};

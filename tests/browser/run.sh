@@ -10,5 +10,5 @@ command -v chromium >/dev/null || apt-get install -y -qq chromium >/dev/null
 [ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm install --silent --no-audit --no-fund)
 cargo build --quiet --features ndarray,wgpu,serve --example serve
 target="${CARGO_TARGET_DIR:-target}"
-node tests/browser/draw.mjs "$target/debug/examples/serve" tests/data/networks/simple_cnn/model.safetensors \
+node tests/browser/draw.mjs "$target/debug/examples/serve" tests/data/networks/simple_cnn_augmented/model.safetensors \
     tests/data/mnist-slice "$screenshot" "$digits"
