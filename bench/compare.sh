@@ -48,11 +48,12 @@ for line in open(sys.argv[1]):
     f = dict(kv.split("=", 1) for kv in line.split())
     runs.setdefault((f["model"], f["backend"]), []).append(f)
 def med(rows, key):
-    vals = [float(r[key]) for r in rows if r[key] != "unknown"]
+    vals = [float(r[key]) for r in rows if r.get(key, "unknown") != "unknown"]
     return statistics.median(vals) if vals else float("nan")
 print()
 baseline = any(b.endswith("-baseline") for _, b in runs)
-head = "| model | ours train img/s | PyTorch train img/s | train ratio | ours infer img/s | PyTorch infer img/s | infer ratio | ours peak RSS MB | PyTorch peak RSS MB |"
+head = ("| model | ours train img/s | PyTorch train img/s | train ratio | ours infer img/s | PyTorch infer img/s | infer ratio"
+        " | ours batch-1 p50 / p99 ms | PyTorch batch-1 p50 / p99 ms | ours peak RSS MB | PyTorch peak RSS MB |")
 if baseline:
     head += " baseline train img/s | ours / baseline, train | baseline infer img/s | ours / baseline, infer |"
 print(head)
@@ -62,8 +63,9 @@ for model in dict.fromkeys(m for m, _ in runs):
     torch = runs[(model, "torch")]
     t, tt = med(ours, "train_img_s"), med(torch, "train_img_s")
     i, ti = med(ours, "infer_img_s"), med(torch, "infer_img_s")
+    lat = lambda rows: f"{med(rows, 'latency_p50_ms'):.3f} / {med(rows, 'latency_p99_ms'):.3f}"
     row = (f"| {model} | {t:,.0f} | {tt:,.0f} | **{t / tt:.2f}x** | {i:,.0f} | {ti:,.0f} | **{i / ti:.2f}x** | "
-           f"{med(ours, 'peak_rss_mb'):.0f} | {med(torch, 'peak_rss_mb'):.0f} |")
+           f"{lat(ours)} | {lat(torch)} | {med(ours, 'peak_rss_mb'):.0f} | {med(torch, 'peak_rss_mb'):.0f} |")
     if baseline:
         base = next(v for (m, b), v in runs.items() if m == model and b.endswith("-baseline"))
         bt, bi = med(base, "train_img_s"), med(base, "infer_img_s")

@@ -1,5 +1,6 @@
 //! Training and inference speed of each model on each compiled backend, one line per model:
-//! `model=complex_cnn backend=flex threads=2 train_img_s=... infer_img_s=... peak_rss_mb=...`
+//! `model=complex_cnn backend=flex threads=2 train_img_s=... infer_img_s=... latency_p50_ms=...
+//! latency_p99_ms=... peak_rss_mb=...`
 //! (the format of `reference/pytorch/mnist_reference.py throughput`; `bench/compare.sh` runs
 //! both sides alternately and prints the ratios).
 //!
@@ -40,6 +41,9 @@ struct Args {
     /// Batches per window.
     #[arg(long, default_value_t = ThroughputPlan::default().window_batches)]
     window_batches: usize,
+    /// Single images timed one by one (batch-1 latency).
+    #[arg(long, default_value_t = ThroughputPlan::default().latency_samples)]
+    latency_samples: usize,
 }
 
 fn main() {
@@ -56,6 +60,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         warmup_batches: args.warmup,
         windows: args.windows,
         window_batches: args.window_batches,
+        latency_samples: args.latency_samples,
     };
     let models = match args.model {
         Some(m) => vec![m],

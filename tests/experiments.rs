@@ -421,9 +421,11 @@ fn throughput_prints_one_line_in_the_pytorch_twins_format() {
         warmup_batches: 1,
         windows: 1,
         window_batches: 2,
+        latency_samples: 5,
     };
     let t = measure(ModelKind::SimpleFc, BackendKind::Flex, &data, plan).unwrap();
     assert!(t.train_images_per_sec > 0.0 && t.infer_images_per_sec > 0.0);
+    assert!(0.0 < t.latency_p50_ms && t.latency_p50_ms <= t.latency_p99_ms);
     assert!(
         t.peak_rss_mb.is_some_and(|mb| mb > 1.0),
         "Linux reports VmHWM"
@@ -444,6 +446,8 @@ fn throughput_prints_one_line_in_the_pytorch_twins_format() {
             "norm",
             "train_img_s",
             "infer_img_s",
+            "latency_p50_ms",
+            "latency_p99_ms",
             "peak_rss_mb"
         ]
     );

@@ -8,7 +8,8 @@ SGD momentum 0.9 (dampening 0) and stages as the Rust examples.
   python mnist_reference.py train --model complex_cnn --stages 2@0.01,2@0.001 --data-dir DIR --out DIR
       trains and writes summary.json with the fields of mnist-lab's RunSummary.
   python mnist_reference.py throughput --model complex_cnn --threads 2 --data-dir DIR
-      prints `model=... backend=torch threads=... train_img_s=... infer_img_s=... peak_rss_mb=...`,
+      prints `model=... backend=torch threads=... train_img_s=... infer_img_s=... latency_p50_ms=...
+      latency_p99_ms=... peak_rss_mb=...`,
       measured as examples/throughput.rs measures (see there).
   python mnist_reference.py evaluate --model complex_cnn --weights FILE --data-dir DIR
       loads a state_dict (.pt) or safetensors file (e.g. `import_pytorch --export`) into the
@@ -17,6 +18,7 @@ SGD momentum 0.9 (dampening 0) and stages as the Rust examples.
 import argparse
 import gzip
 import json
+import math
 import os
 import resource
 import statistics
@@ -261,7 +263,8 @@ def evaluate_weights(args):
 
 def throughput(args):
     """Training img/s at batch 50 (median of windows after warm-up) and inference img/s at
-    batch 100, on real images; peak RSS of the process."""
+    batch 100, on real images; the latency of one image alone (p50, p99 of single forward
+    passes after 20 untimed); peak RSS of the process."""
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     x, y = load_split(args.data_dir, "train")
@@ -293,10 +296,19 @@ def throughput(args):
                 model(x[i:i + 100])
             if w > 0:  # the first window warms up
                 infer.append(args.window_batches * 100 / (time.perf_counter() - t0))
+        latencies = []
+        for i in range(20 + args.latency_samples):
+            t0 = time.perf_counter()
+            model(x[i % 20:i % 20 + 1])
+            if i >= 20:
+                latencies.append((time.perf_counter() - t0) * 1e3)
+    latencies.sort()
+    # Nearest rank, as mnist_lab::experiment::throughput::percentile.
+    rank = lambda q: latencies[max(1, math.ceil(q * len(latencies))) - 1]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"model={args.model} backend=torch threads={torch.get_num_threads()} "
           f"train_img_s={statistics.median(rates):.1f} infer_img_s={statistics.median(infer):.1f} "
-          f"peak_rss_mb={peak_mb:.1f}")
+          f"latency_p50_ms={rank(0.5):.3f} latency_p99_ms={rank(0.99):.3f} peak_rss_mb={peak_mb:.1f}")
 
 
 def main():
@@ -318,6 +330,7 @@ def main():
     h.add_argument("--warmup", type=int, default=10, help="batches before timing")
     h.add_argument("--windows", type=int, default=5)
     h.add_argument("--window-batches", type=int, default=20)
+    h.add_argument("--latency-samples", type=int, default=300, help="single images timed one by one")
     e = sub.choices["evaluate"]
     e.add_argument("--weights", required=True, help="a state_dict (.pt/.pth) or a .safetensors file")
     args = parser.parse_args()

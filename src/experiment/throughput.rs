@@ -1,7 +1,9 @@
 //! Training and inference speed of one model on one backend, measured the way
 //! `reference/pytorch/mnist_reference.py throughput` measures PyTorch: real images in batches
 //! built once (the data path is not timed), SGD momentum 0.9 at batch 50, the median of several
-//! timed windows after a warm-up; inference at batch 100; the process's peak resident memory.
+//! timed windows after a warm-up; inference at batch 100; the latency of one image alone (what a
+//! server answering one request at a time sees, [`crate::serve`]); the process's peak resident
+//! memory.
 
 use std::time::Instant;
 
@@ -22,15 +24,20 @@ pub struct ThroughputPlan {
     pub windows: usize,
     /// Batches per window.
     pub window_batches: usize,
+    /// Forward passes of one image, timed one by one for the latency percentiles (after 20
+    /// untimed ones).
+    pub latency_samples: usize,
 }
 
 impl Default for ThroughputPlan {
-    /// 10 warm-up batches, then 5 windows of 20 (as the PyTorch twin's defaults).
+    /// 10 warm-up batches, then 5 windows of 20; 300 single images (as the PyTorch twin's
+    /// defaults).
     fn default() -> Self {
         Self {
             warmup_batches: 10,
             windows: 5,
             window_batches: 20,
+            latency_samples: 300,
         }
     }
 }
@@ -54,19 +61,23 @@ pub struct Throughput {
     pub train_images_per_sec: f64,
     /// Median inference images/s at batch 100.
     pub infer_images_per_sec: f64,
+    /// Median time of one image's forward pass (batch 1), milliseconds.
+    pub latency_p50_ms: f64,
+    /// Its 99th percentile, milliseconds.
+    pub latency_p99_ms: f64,
     /// Peak resident memory of the process, MiB (`None` where the OS does not say).
     pub peak_rss_mb: Option<f64>,
 }
 
 impl std::fmt::Display for Throughput {
     /// One line: `model=complex_cnn backend=flex threads=2 conv=ours pool=ours norm=ours
-    /// train_img_s=... infer_img_s=... peak_rss_mb=...`, the PyTorch twin's format (which has no
-    /// `conv`, `pool`, `norm`).
+    /// train_img_s=... infer_img_s=... latency_p50_ms=... latency_p99_ms=... peak_rss_mb=...`,
+    /// the PyTorch twin's format (which has no `conv`, `pool`, `norm`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
             "model={} backend={} threads={} conv={} pool={} norm={} train_img_s={:.1} \
-             infer_img_s={:.1} peak_rss_mb={}",
+             infer_img_s={:.1} latency_p50_ms={:.3} latency_p99_ms={:.3} peak_rss_mb={}",
             self.model,
             self.backend,
             self.threads,
@@ -75,6 +86,8 @@ impl std::fmt::Display for Throughput {
             self.norm,
             self.train_images_per_sec,
             self.infer_images_per_sec,
+            self.latency_p50_ms,
+            self.latency_p99_ms,
             self.peak_rss_mb
                 .map_or("unknown".to_string(), |m| format!("{m:.1}"))
         )
@@ -98,6 +111,24 @@ pub fn median(values: &[f64]) -> Option<f64> {
         _ if n % 2 == 1 => Some(v[n / 2]),
         _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
     }
+}
+
+/// The `q`-quantile of `values` (0 <= q <= 1) by the nearest rank: the smallest value with at
+/// least a share `q` of them at or below it; `None` when empty.
+///
+/// ```
+/// use mnist_lab::experiment::throughput::percentile;
+/// let ms: Vec<f64> = (1..=100).map(f64::from).collect();
+/// assert_eq!(percentile(&ms, 0.5), Some(50.0));
+/// assert_eq!(percentile(&ms, 0.99), Some(99.0));
+/// assert_eq!(percentile(&[7.0], 0.99), Some(7.0));
+/// assert_eq!(percentile(&[], 0.5), None);
+/// ```
+pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = (q.clamp(0.0, 1.0) * v.len() as f64).ceil() as usize;
+    v.get(rank.max(1) - 1).copied()
 }
 
 /// Peak resident set size of this process in MiB, from `/proc/self/status` (`VmHWM`).
@@ -189,6 +220,17 @@ pub fn measure(
             infer_rates.push((plan.window_batches * 100) as f64 / started.elapsed().as_secs_f64());
         }
     }
+    // One image at a time, each forward pass timed until its output is read.
+    let singles = batches(data, 1, 20, &device)?;
+    let mut latencies = Vec::with_capacity(plan.latency_samples);
+    for i in 0..20 + plan.latency_samples {
+        let image = singles[i % singles.len()].images.clone();
+        let started = Instant::now();
+        let _ = net.forward(image).into_data().try_to_vec::<f32>();
+        if i >= 20 {
+            latencies.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+    }
     Ok(Throughput {
         model,
         backend,
@@ -198,6 +240,8 @@ pub fn measure(
         norm: kernel(Op::BatchNorm),
         train_images_per_sec: median(&train_rates).unwrap_or(0.0),
         infer_images_per_sec: median(&infer_rates).unwrap_or(0.0),
+        latency_p50_ms: percentile(&latencies, 0.5).unwrap_or(0.0),
+        latency_p99_ms: percentile(&latencies, 0.99).unwrap_or(0.0),
         peak_rss_mb: peak_rss_mb(),
     })
 }

@@ -9,7 +9,8 @@
 // smaller (6 px) in the lower right. The strokes are `strokes.json`, written by
 // tests/predict.rs from tests/drawing (where the same drawings are judged without a browser).
 // Exits non-zero if the drawings are classified right less often than the original 28x28
-// tensors less 5 points (a guard; the figures are in README).
+// tensors less 7 points (a guard, loose enough for 30 digits: 2 of them; the figures are in
+// README, and tests/predict.rs judges the same drawings of 500 digits exactly).
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import zlib from "node:zlib";
@@ -83,7 +84,7 @@ try {
   console.log(`original 28x28 tensors: ${original}/${digits} right`);
   for (const [r, { name }] of renderings.entries()) {
     console.log(`drawn, ${name}: ${right[r]}/${digits} right`);
-    if (right[r] < original - digits * 0.05) failed = true;
+    if (right[r] < original - digits * 0.07) failed = true;
   }
   await draw(renderings[0].digits[3]);
   await page.screenshot({ path: screenshot });
