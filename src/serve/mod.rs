@@ -33,6 +33,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, MnistDataset};
+use crate::experiment::throughput::percentile;
 use crate::infer::{Prediction, Predictor, PreprocessError, mnist_style};
 use crate::model::Model;
 
@@ -331,19 +332,13 @@ pub fn load_test(
     });
     let seconds = started.elapsed().as_secs_f64();
     let errors = results.iter().map(|(e, _)| e).sum();
-    let mut latencies: Vec<f64> = results.into_iter().flat_map(|(_, l)| l).collect();
-    latencies.sort_by(f64::total_cmp);
-    let percentile = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
+    let latencies: Vec<f64> = results.into_iter().flat_map(|(_, l)| l).collect();
+    let quantile = |q: f64| percentile(&latencies, q).unwrap_or(f64::NAN);
     LoadReport {
         requests: clients * requests,
         errors,
         seconds,
-        p50_ms: percentile(0.50),
-        p99_ms: percentile(0.99),
+        p50_ms: quantile(0.50),
+        p99_ms: quantile(0.99),
     }
 }
