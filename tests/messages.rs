@@ -71,6 +71,8 @@ fn bad_flags_name_the_flag_and_the_valid_values() {
     assert_helpful(&m, &["lion"], &["sgd", "adam"]);
     let m = example_error(&["--stages", "2@fast"]);
     assert_helpful(&m, &["2@fast"], &["write stages like `2@0.01,2@0.001`"]);
+    let m = example_error(&["--schedule", "cosine"]);
+    assert_helpful(&m, &["cosine", "--schedule"], &["constant or one-cycle"]);
 }
 
 #[test]
@@ -89,6 +91,15 @@ fn settings_that_cannot_train_are_refused_before_work() {
     assert_helpful(&m, &["batch"], &["at least 1", "positive", "> 0"]);
     let m = at(&["--limit-train", "0"]);
     assert_helpful(&m, &["--limit-train 0"], &["give it at least 1"]);
+    // The slice holds 2,000 training images.
+    for n in ["0", "2000"] {
+        let m = at(&["--validation", n]);
+        assert_helpful(
+            &m,
+            &[&format!("--validation {n}"), "2000"],
+            &["from 1 to 1999"],
+        );
+    }
     assert!(!out.join("checkpoints").exists(), "nothing trained");
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use mnist_lab::data::{Augmentation, ImageBatch, MnistBatcher, MnistDataset, MnistItem};
 use mnist_lab::experiment::RunConfig;
 use mnist_lab::train::{
-    OptimizerKind, RunData, RunOutcome, TrainError, Trainer, checkpoint, parse_stages,
+    LrSchedule, OptimizerKind, RunData, RunOutcome, TrainError, Trainer, checkpoint, parse_stages,
 };
 use mnist_lab::{BackendKind, Model, ModelKind};
 
@@ -559,4 +559,45 @@ fn evaluating_every_epoch_changes_nothing_training_computes() {
     assert_eq!(last.test_accuracy, 100.0 * eval.accuracy());
     assert_eq!(last.test_loss, eval.mean_loss);
     assert_eq!(outcome.summary.mistakes, eval.mistakes);
+}
+
+#[test]
+fn a_one_cycle_run_sets_each_steps_rate_and_resumes_exactly() {
+    let _serial = serial();
+    let mut cycle = config(ModelKind::ProvidedCnn, "2@0.02");
+    cycle.training.schedule = Some(LrSchedule::ONE_CYCLE);
+    cycle.training.optimizer = OptimizerKind::Adam.config(0.9, None);
+    let whole = tempfile::tempdir().unwrap();
+    let uninterrupted = run(cycle.clone(), whole.path());
+    // 600 images in batches of 50: 12 steps an epoch, one cycle over the stage's 24.
+    let rates: Vec<f64> = uninterrupted
+        .history
+        .iter()
+        .map(|r| r.learning_rate)
+        .collect();
+    let expected: Vec<f64> = (0..24)
+        .map(|step| LrSchedule::ONE_CYCLE.learning_rate(0.02, step, 24))
+        .collect();
+    assert_eq!(rates, expected);
+    assert_eq!((rates[0], rates[6]), (0.002, 0.02)); // up over round(0.25 * 24) steps
+    assert!(rates[6..].windows(2).all(|w| w[1] < w[0]));
+
+    let parts = tempfile::tempdir().unwrap();
+    flex_trainer(&cycle, parts.path())
+        .stop_after(1)
+        .fit(&cycle.model, data())
+        .unwrap();
+    let resumed = flex_trainer(&cycle, parts.path())
+        .resume_from(1)
+        .fit(&cycle.model, data())
+        .unwrap();
+    assert_eq!(losses(&resumed), losses(&uninterrupted));
+    assert_eq!(weights(&resumed.model), weights(&uninterrupted.model));
+
+    // The same run at the constant peak rate computes something else.
+    let mut constant = cycle.clone();
+    constant.training.schedule = None;
+    let flat = run(constant, tempfile::tempdir().unwrap().path());
+    assert!(flat.history.iter().all(|r| r.learning_rate == 0.02));
+    assert_ne!(losses(&flat), losses(&uninterrupted));
 }

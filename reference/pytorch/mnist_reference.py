@@ -11,6 +11,9 @@ SGD momentum 0.9 (dampening 0) and stages as the Rust examples.
       prints `model=... backend=torch threads=... train_img_s=... infer_img_s=... latency_p50_ms=...
       latency_p99_ms=... peak_rss_mb=...`,
       measured as examples/throughput.rs measures (see there).
+  python mnist_reference.py speedrun --seed 1 --data-dir DIR
+      examples/speedrun.rs's recipe (Preset::speedrun); prints the test accuracy and the seconds
+      since the interpreter started.
   python mnist_reference.py evaluate --model complex_cnn --weights FILE --data-dir DIR
       loads a state_dict (.pt) or safetensors file (e.g. `import_pytorch --export`) into the
       report's class, strictly, and prints the report's accuracy line on the 10,000 test images.
@@ -24,6 +27,8 @@ import resource
 import statistics
 import sys
 import time
+
+PROCESS_STARTED = time.time()  # before `import torch`, which takes a while
 
 import numpy as np
 import torch
@@ -145,12 +150,31 @@ class ComplexCNN(nn.Module):
         return F.log_softmax(self.fc3(x), dim=1)
 
 
+class SpeedrunCNN(nn.Module):
+    """mnist-lab's `Preset::speedrun` network: the provided CNN widened (24 then 32 channels,
+    kernels 5 and 3, hidden 256) and without dropout; pooling before the ReLU, as there."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 24, kernel_size=5)
+        self.conv2 = nn.Conv2d(24, 32, kernel_size=3)
+        self.fc1 = nn.Linear(800, 256)
+        self.fc2 = nn.Linear(256, 10)
+
+    def forward(self, x):
+        x = F.relu(F.max_pool2d(self.conv1(x), 2))
+        x = F.relu(F.max_pool2d(self.conv2(x), 2))
+        x = F.relu(self.fc1(x.view(-1, 800)))
+        return F.log_softmax(self.fc2(x), dim=1)
+
+
 MODELS = {
     "simple_fc": SimpleFC,
     "complex_mlp": ComplexMLP,
     "simple_cnn": SimpleCNN,
     "provided_cnn": ProvidedCNN,
     "complex_cnn": ComplexCNN,
+    "speedrun": SpeedrunCNN,
 }
 
 
@@ -236,6 +260,56 @@ def train(args):
         torch.save(model.state_dict(), args.save_state_dict)
 
 
+# --- the speedrun -----------------------------------------------------------------------------
+
+def one_cycle(peak, step, steps, warmup=0.25, initial_div=10.0, final_div=100.0):
+    """mnist_lab::train::LrSchedule::OneCycle::learning_rate, line for line: linear from
+    peak/initial_div up to peak over round(warmup * steps) steps, then linear down to
+    peak/final_div at the last step."""
+    last = max(steps - 1, 0)
+    top = min(max(int(math.floor(warmup * steps + 0.5)), 1), max(last, 1))
+    low, end = peak / initial_div, peak / final_div
+    if step < top:
+        return low + (peak - low) * step / top
+    if last > top:
+        return peak + (end - peak) * (min(step, last) - top) / (last - top)
+    return peak
+
+
+def speedrun(args):
+    """`cargo run --release --example speedrun`'s recipe: SpeedrunCNN, Adam (betas 0.7, 0.9,
+    eps 1e-5 as burn's), batches of 128 reshuffled each epoch, one learning-rate cycle per step;
+    prints the test accuracy and the seconds since the interpreter started."""
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    x_train, y_train = load_split(args.data_dir, "train")
+    x_test, y_test = load_split(args.data_dir, "t10k")
+    model = SpeedrunCNN()
+    optim = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.7, 0.9), eps=1e-5)
+    generator = torch.Generator().manual_seed(args.seed)
+    steps_per_epoch = math.ceil(len(x_train) / args.batch_size)
+    steps = args.epochs * steps_per_epoch
+    t0 = time.time()
+    step = 0
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        order = torch.randperm(len(x_train), generator=generator)
+        for i in range(0, len(order), args.batch_size):
+            for group in optim.param_groups:
+                group["lr"] = one_cycle(args.lr, step, steps)
+            idx = order[i:i + args.batch_size]
+            optim.zero_grad()
+            F.nll_loss(model(x_train[idx]), y_train[idx]).backward()
+            optim.step()
+            step += 1
+    train_seconds = time.time() - t0
+    correct, _, _ = evaluate(model, x_test, y_test)
+    since_start = time.time() - PROCESS_STARTED
+    print(f"speedrun: {100 * correct / len(x_test):.2f}% ({correct}/{len(x_test)}) on the test images, "
+          f"{since_start:.2f} s since the interpreter started ({train_seconds:.2f} s training, "
+          f"{len(x_train) * args.epochs / train_seconds:.0f} training images/s), torch {torch.__version__}")
+
+
 # --- evaluate saved weights -----------------------------------------------------------------
 
 def load_weights(model, path):
@@ -314,9 +388,9 @@ def throughput(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("train", "throughput", "evaluate"):
+    for name in ("train", "throughput", "evaluate", "speedrun"):
         p = sub.add_parser(name)
-        p.add_argument("--model", choices=sorted(MODELS), required=True)
+        p.add_argument("--model", choices=sorted(MODELS), required=name != "speedrun")
         p.add_argument("--data-dir", default=os.environ.get("MNIST_DIR", "../shared/data/mnist"))
         p.add_argument("--seed", type=int, default=42)
         p.add_argument("--threads", type=int, default=2)
@@ -331,10 +405,16 @@ def main():
     h.add_argument("--windows", type=int, default=5)
     h.add_argument("--window-batches", type=int, default=20)
     h.add_argument("--latency-samples", type=int, default=300, help="single images timed one by one")
+    r = sub.choices["speedrun"]
+    r.set_defaults(model="speedrun")
+    r.add_argument("--epochs", type=int, default=1)
+    r.add_argument("--lr", type=float, default=0.01, help="the one cycle's peak")
+    r.add_argument("--batch-size", type=int, default=128)
     e = sub.choices["evaluate"]
     e.add_argument("--weights", required=True, help="a state_dict (.pt/.pth) or a .safetensors file")
     args = parser.parse_args()
-    {"train": train, "throughput": throughput, "evaluate": evaluate_weights}[args.command](args)
+    {"train": train, "throughput": throughput, "evaluate": evaluate_weights,
+     "speedrun": speedrun}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,54 @@ use burn::tensor::Tensor;
 
 pub use alloc::{KEEPS_FREED_MEMORY, keep_freed_memory};
 
+/// The widest vector instructions our own kernels use (`gemm`'s pick theirs regardless):
+/// [`Simd::Widest`] the CPU has, unless the environment variable `MNIST_LAB_SIMD` says `avx2`
+/// (never AVX-512: what a CPU with AVX2 only runs, measurable on one with AVX-512) or `scalar`
+/// (no intrinsics). Read once per process. Every level gives the same results bit for bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Simd {
+    /// No intrinsics.
+    Scalar,
+    /// At most AVX2.
+    Avx2,
+    /// The widest the CPU has.
+    Widest,
+}
+
+impl Simd {
+    /// The level this process uses (`MNIST_LAB_SIMD`: `scalar`, `avx2`, or unset / `auto`).
+    pub fn current() -> Self {
+        static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+        *LEVEL.get_or_init(|| {
+            Self::parse(&std::env::var("MNIST_LAB_SIMD").unwrap_or_default()).unwrap_or_else(
+                |bad| {
+                    eprintln!(
+                        "warning: MNIST_LAB_SIMD={bad} is not scalar, avx2 or auto; using auto"
+                    );
+                    Self::Widest
+                },
+            )
+        })
+    }
+
+    /// `scalar`, `avx2`, or `auto` / empty (the widest); the text back when it is none of them.
+    ///
+    /// ```
+    /// use mnist_lab::kernel::Simd;
+    /// assert_eq!(Simd::parse("AVX2"), Ok(Simd::Avx2));
+    /// assert_eq!(Simd::parse(""), Ok(Simd::Widest));
+    /// assert_eq!(Simd::parse("sse"), Err("sse".to_string()));
+    /// ```
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(Self::Widest),
+            "avx2" => Ok(Self::Avx2),
+            "scalar" => Ok(Self::Scalar),
+            _ => Err(text.to_string()),
+        }
+    }
+}
+
 mod alloc;
 // The slice kernels are crate-private: they trust the geometry the extension builds from real
 // tensors (each still asserts what its unsafe code relies on).

@@ -8,7 +8,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor};
 
-use super::simple_cnn::{conv_features, conv_features_len};
+use super::simple_cnn::{conv_features, conv_features_len_with};
 
 /// Configuration of [`ProvidedCnn`].
 #[derive(Config, Debug)]
@@ -22,6 +22,9 @@ pub struct ProvidedCnnConfig {
     /// Output channels of the two 5x5 convolutions.
     #[config(default = "[10, 20]")]
     pub channels: [usize; 2],
+    /// Side of the two square convolution kernels (`None`: 5 and 5, as the report's).
+    #[config(default = "None")]
+    pub kernel_sizes: Option<[usize; 2]>,
     /// Width of the hidden fully connected layer.
     #[config(default = 50)]
     pub hidden: usize,
@@ -51,12 +54,13 @@ pub struct ProvidedCnn {
 impl ProvidedCnnConfig {
     /// Builds the network with fresh weights on `device`.
     pub fn init(&self, device: &Device) -> ProvidedCnn {
+        let [k1, k2] = self.kernel_sizes.unwrap_or([5, 5]);
+        let features = conv_features_len_with(self.input, self.channels, [k1, k2]);
         ProvidedCnn {
-            conv1: Conv2dConfig::new([self.input[0], self.channels[0]], [5, 5]).init(device),
-            conv2: Conv2dConfig::new(self.channels, [5, 5]).init(device),
+            conv1: Conv2dConfig::new([self.input[0], self.channels[0]], [k1, k1]).init(device),
+            conv2: Conv2dConfig::new(self.channels, [k2, k2]).init(device),
             pool: MaxPool2dConfig::new([2, 2]).init(),
-            fc1: LinearConfig::new(conv_features_len(self.input, self.channels), self.hidden)
-                .init(device),
+            fc1: LinearConfig::new(features, self.hidden).init(device),
             fc2: LinearConfig::new(self.hidden, self.num_classes).init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
         }

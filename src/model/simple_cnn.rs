@@ -40,8 +40,24 @@ pub struct SimpleCnn {
 
 /// Features after two blocks of (5x5 conv, 2x2 max pool) on `[channels, height, width]` images,
 /// with `channels[1]` output channels: 320 for MNIST.
-pub fn conv_features_len([_, height, width]: [usize; 3], channels: [usize; 2]) -> usize {
-    let side = |s: usize| (s.saturating_sub(4) / 2).saturating_sub(4) / 2;
+pub fn conv_features_len(input: [usize; 3], channels: [usize; 2]) -> usize {
+    conv_features_len_with(input, channels, [5, 5])
+}
+
+/// Features after two blocks of (`kernels[i]` square conv, 2x2 max pool), with `channels[1]`
+/// output channels: 800 for MNIST with kernels `[5, 3]` and 32 channels.
+///
+/// ```
+/// use mnist_lab::model::simple_cnn::conv_features_len_with;
+/// assert_eq!(conv_features_len_with([1, 28, 28], [24, 32], [5, 3]), 32 * 5 * 5);
+/// ```
+pub fn conv_features_len_with(
+    [_, height, width]: [usize; 3],
+    channels: [usize; 2],
+    [k1, k2]: [usize; 2],
+) -> usize {
+    let shrink = |s: usize, k: usize| s.saturating_sub(k.saturating_sub(1)) / 2;
+    let side = |s: usize| shrink(shrink(s, k1), k2);
     channels[1] * side(height) * side(width)
 }
 

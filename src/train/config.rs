@@ -7,6 +7,8 @@ use burn::config::Config;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
 
+use super::schedule::LrSchedule;
+
 /// One stage of training: `epochs` epochs at a constant `learning_rate`. Stages continue the
 /// same model and optimizer state, as the report's "continued to train for 2 epochs with
 /// lr=0.001".
@@ -99,6 +101,20 @@ pub enum ConfigError {
     /// Augmentation bounds that cannot be used.
     #[error("augmentation: {0}")]
     BadAugmentation(String),
+    /// A validation split that leaves nothing to train on or nothing to validate on.
+    #[error(
+        "--validation {held_out} holds out {held_out} of the {n} training images; give a number          from 1 to {} (e.g. 10000)",
+        n.saturating_sub(1)
+    )]
+    BadValidation {
+        /// Images asked to be held out.
+        held_out: usize,
+        /// Training images there are.
+        n: usize,
+    },
+    /// A learning-rate schedule that cannot be used.
+    #[error("learning-rate schedule: {0}")]
+    BadSchedule(String),
     /// An optimizer name that is not known.
     #[error("unknown optimizer `{0}`: expected one of sgd, adam, adamw")]
     UnknownOptimizer(String),
@@ -254,6 +270,21 @@ impl OptimizerConfig {
         }
     }
 
+    /// This optimizer with L2 weight decay `decay` instead of its own (none when `None` or 0;
+    /// AdamW keeps its own when `None`).
+    pub fn with_weight_decay(self, decay: Option<f64>) -> Self {
+        let decay = decay.filter(|&d| d > 0.0);
+        let l2 = decay.map(|d| WeightDecayConfig::new(d as f32));
+        match self {
+            Self::Sgd(c) => Self::Sgd(c.with_weight_decay(l2)),
+            Self::Adam(c) => Self::Adam(c.with_weight_decay(l2)),
+            Self::AdamW(c) => Self::AdamW(match decay {
+                Some(d) => c.with_weight_decay(d as f32),
+                None => c,
+            }),
+        }
+    }
+
     /// Which family.
     pub fn kind(&self) -> OptimizerKind {
         match self {
@@ -324,6 +355,10 @@ pub struct TrainingConfig {
     /// Train on the first N training images only (all when `None`).
     #[config(default = "None")]
     pub limit_train: Option<usize>,
+    /// How the rate moves within each stage ([`LrSchedule::Constant`], the report's, when
+    /// `None`).
+    #[config(default = "None")]
+    pub schedule: Option<LrSchedule>,
 }
 
 impl TrainingConfig {
@@ -339,12 +374,29 @@ impl TrainingConfig {
         if self.log_interval == 0 {
             return Err(ConfigError::ZeroLogInterval);
         }
+        self.schedule.unwrap_or_default().validate()?;
         self.optimizer.validate()
     }
 
     /// Total epochs over all stages.
     pub fn total_epochs(&self) -> usize {
         self.stages.iter().map(|s| s.epochs).sum()
+    }
+
+    /// The learning rate of step `step` (0-based, counted from the stage's start) of stage
+    /// `stage`, when each epoch takes `steps_per_epoch` steps.
+    pub fn learning_rate(&self, stage: usize, step: usize, steps_per_epoch: usize) -> f64 {
+        let s = self.stages[stage];
+        self.schedule.unwrap_or_default().learning_rate(
+            s.learning_rate,
+            step,
+            s.epochs * steps_per_epoch,
+        )
+    }
+
+    /// The first global epoch (1-based) of stage `stage` (0-based).
+    pub fn first_epoch_of_stage(&self, stage: usize) -> usize {
+        1 + self.stages[..stage].iter().map(|s| s.epochs).sum::<usize>()
     }
 
     /// The stage (0-based) that global epoch `epoch` (1-based) belongs to.

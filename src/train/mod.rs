@@ -22,6 +22,7 @@
 pub mod checkpoint;
 mod config;
 mod eval;
+mod schedule;
 mod step;
 mod trainer;
 mod transform;
@@ -31,6 +32,7 @@ pub use config::{
     format_stages, parse_stages,
 };
 pub use eval::{ClassOutOfRange, Evaluation, Mistake, evaluate};
+pub use schedule::LrSchedule;
 pub use step::{
     ClassificationOutput, Classifier, InferenceStep, ModelInit, TrainOutput, TrainStep,
     classification_output, init_device, init_seeded, nll_loss, train_output, train_step,
@@ -129,7 +131,7 @@ pub enum TrainError {
     Diverged {
         /// The non-finite loss.
         loss: f32,
-        /// Learning rate of the stage.
+        /// Learning rate of the step that diverged.
         learning_rate: f64,
         /// 1-based stage.
         stage: usize,
@@ -172,7 +174,15 @@ pub fn saved_config_differences(
     Ok(Some(config_differences(&read_config_json(&path)?, config)))
 }
 
-/// The top-level fields in which two configs (as JSON) differ, as `field: saved X, now Y`.
+/// The top-level fields in which two configs (as JSON) differ, as `field: saved X, now Y`;
+/// `null` is the same as absent, and floats that the JSON round trip moved are the same.
+///
+/// ```
+/// use mnist_lab::train::config_differences;
+/// let saved = serde_json::json!({"seed": 42, "adam": {"beta_2": 0.9990000128746032}});
+/// let now = serde_json::json!({"seed": 7, "adam": {"beta_2": 0.9990000128746033}, "schedule": null});
+/// assert_eq!(config_differences(&saved, &now), vec!["seed: saved 42, now 7"]);
+/// ```
 pub fn config_differences(saved: &serde_json::Value, now: &serde_json::Value) -> Vec<String> {
     let (serde_json::Value::Object(a), serde_json::Value::Object(b)) = (saved, now) else {
         return vec!["the configs cannot be compared".to_string()];
@@ -181,12 +191,35 @@ pub fn config_differences(saved: &serde_json::Value, now: &serde_json::Value) ->
     keys.sort();
     keys.dedup();
     keys.into_iter()
-        .filter(|k| a.get(*k) != b.get(*k))
+        .filter(|k| !equivalent(a.get(*k), b.get(*k)))
         .map(|k| {
             let show = |v: Option<&serde_json::Value>| v.map_or("-".to_string(), |v| v.to_string());
             format!("{k}: saved {}, now {}", show(a.get(k)), show(b.get(k)))
         })
         .collect()
+}
+
+/// Whether two config values mean the same, at any depth: a field that is `null` (an `Option`
+/// added since, `None`) is the same as an absent one, and numbers equal to 1e-12 relative are
+/// the same (serde_json reads a float back up to one unit in the last place off, so an f32
+/// field such as Adam's `beta_2` would otherwise differ from itself after a save).
+fn equivalent(a: Option<&serde_json::Value>, b: Option<&serde_json::Value>) -> bool {
+    use serde_json::Value;
+    match (a.filter(|v| !v.is_null()), b.filter(|v| !v.is_null())) {
+        (None, None) => true,
+        (Some(Value::Number(x)), Some(Value::Number(y))) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => x == y || (x - y).abs() <= 1e-12 * x.abs().max(y.abs()),
+            _ => x == y,
+        },
+        (Some(Value::Array(x)), Some(Value::Array(y))) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| equivalent(Some(x), Some(y)))
+        }
+        (Some(Value::Object(x)), Some(Value::Object(y))) => x
+            .keys()
+            .chain(y.keys())
+            .all(|k| equivalent(x.get(k), y.get(k))),
+        (x, y) => x == y,
+    }
 }
 
 /// Writes `value` as pretty JSON to `path`, atomically.

@@ -435,6 +435,10 @@ where
                 .stage_of_epoch(epoch)
                 .expect("epoch within the stages");
             let stage = config.stages[stage_index];
+            // The loader keeps the last, partial batch: ceil(n / batch) steps an epoch.
+            let steps_per_epoch = n_train.div_ceil(config.batch_size);
+            let first_step_of_epoch =
+                (epoch - config.first_epoch_of_stage(stage_index)) * steps_per_epoch;
             let seed = epoch_seed(config.seed, epoch);
             train_device.seed(seed);
             let loader = loader(
@@ -455,8 +459,9 @@ where
                 if let Some(transform) = &self.transform {
                     batch = transform.apply(batch, &mut augment_rng);
                 }
-                let (next, loss, n) =
-                    train_step_counted(model, &mut optim, batch, stage.learning_rate);
+                let learning_rate =
+                    config.learning_rate(stage_index, first_step_of_epoch + i, steps_per_epoch);
+                let (next, loss, n) = train_step_counted(model, &mut optim, batch, learning_rate);
                 model = next;
                 if !loss.is_finite() {
                     // The losses up to the divergence are kept for inspection (a resume reads
@@ -464,7 +469,7 @@ where
                     write_history(&self.out.join("history.csv"), &history)?;
                     return Err(TrainError::Diverged {
                         loss,
-                        learning_rate: stage.learning_rate,
+                        learning_rate,
                         stage: stage_index + 1,
                         epoch,
                         batch: i + 1,
@@ -478,7 +483,7 @@ where
                     step: state.steps,
                     epoch,
                     loss,
-                    learning_rate: stage.learning_rate,
+                    learning_rate,
                 });
                 if recent.len() == config.log_interval {
                     recent.pop_front();
