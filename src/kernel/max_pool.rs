@@ -132,6 +132,18 @@ fn unpool_row_2x2(
     unpool_row_2x2_scalar([top, bottom], grad, [dx_top, dx_bottom]);
 }
 
+/// What the vectorized gradient rows rely on: the rows hold the `2 * windows` values of their
+/// windows.
+#[cfg(target_arch = "x86_64")]
+fn check_rows(
+    [top, bottom]: [&[f32]; 2],
+    windows: usize,
+    [dx_top, dx_bottom]: [&[MaybeUninit<f32>]; 2],
+) {
+    let shortest = top.len().min(bottom.len()).min(dx_top.len()).min(dx_bottom.len());
+    assert!(shortest >= 2 * windows, "rows shorter than their windows");
+}
+
 /// [`unpool_row_2x2`] without SIMD intrinsics.
 #[inline(always)]
 fn unpool_row_2x2_scalar(
@@ -342,14 +354,7 @@ mod avx512 {
         [dx_top, dx_bottom]: [&mut [MaybeUninit<f32>]; 2],
     ) {
         let n = grad.len();
-        assert!(
-            top.len()
-                .min(bottom.len())
-                .min(dx_top.len())
-                .min(dx_bottom.len())
-                >= 2 * n,
-            "rows shorter than their windows"
-        );
+        super::check_rows([top, bottom], n, [&*dx_top, &*dx_bottom]);
         let (low, high) = (index(LOW), index(HIGH));
         for at in (0..n).step_by(16) {
             // SAFETY: as `corners` requires; loads and stores stay within the windows `at..n`.
@@ -408,14 +413,7 @@ mod avx2 {
         [dx_top, dx_bottom]: [&mut [MaybeUninit<f32>]; 2],
     ) {
         let n = grad.len();
-        assert!(
-            top.len()
-                .min(bottom.len())
-                .min(dx_top.len())
-                .min(dx_bottom.len())
-                >= 2 * n,
-            "rows shorter than their windows"
-        );
+        super::check_rows([top, bottom], n, [&*dx_top, &*dx_bottom]);
         let ones = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
         for at in (0..n).step_by(8) {
             let windows = n - at;
