@@ -601,3 +601,43 @@ fn a_one_cycle_run_sets_each_steps_rate_and_resumes_exactly() {
     assert!(flat.history.iter().all(|r| r.learning_rate == 0.02));
     assert_ne!(losses(&flat), losses(&uninterrupted));
 }
+
+#[test]
+fn a_validation_run_evaluates_on_held_out_training_items_and_keeps_the_split() {
+    let _serial = serial();
+    let out = tempfile::tempdir().unwrap();
+    let mut held = config(ModelKind::SimpleFc, "1@0.01,1@0.01");
+    held.training.validation = Some(300);
+    let outcome = flex_trainer(&held, out.path())
+        .stop_after(1)
+        .fit(&held.model, data())
+        .unwrap();
+    // The slice's 2,000 training images: the last 300 evaluated, the first 600 of the rest
+    // trained on (`limit_train`).
+    let s = &outcome.summary;
+    assert_eq!((s.train_images, s.test_images), (600, 300));
+    assert_eq!(s.stages[0].total, 300);
+    let saved = std::fs::read_to_string(out.path().join("config.json")).unwrap();
+    assert!(saved.contains(r#""validation": 300"#), "{saved}");
+    // A resume without the split would evaluate on other images: refused, naming it.
+    let mut whole = held.clone();
+    whole.training.validation = None;
+    let err = flex_trainer(&whole, out.path())
+        .resume_from(1)
+        .fit(&whole.model, data())
+        .err()
+        .expect("an error")
+        .to_string();
+    assert!(err.contains("validation: saved 300"), "{err}");
+    // Holding out everything is an error before any work.
+    let mut all = held.clone();
+    all.training.validation = Some(2000);
+    let empty = tempfile::tempdir().unwrap();
+    let err = flex_trainer(&all, empty.path())
+        .fit(&all.model, data())
+        .err()
+        .expect("an error")
+        .to_string();
+    assert!(err.contains("from 1 to 1999"), "{err}");
+    assert!(!empty.path().join("config.json").exists());
+}

@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use burn::data::dataset::Dataset;
-use burn::data::dataset::transform::PartialDataset;
 use clap::Args;
 
 use super::CommonArgs;
@@ -51,7 +49,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub augment: bool,
     /// Hold out the last N training images and evaluate on them instead of the test set: tune a
-    /// recipe without looking at the test images (e.g. `--validation 10000`).
+    /// recipe without looking at the test images (e.g. `--validation 10000`; `config.json`
+    /// keeps it, so a resume holds out the same images).
     #[arg(long, value_name = "N")]
     pub validation: Option<usize>,
     /// Print the model's layer table and parameter counts first.
@@ -89,6 +88,7 @@ impl TrainArgs {
         }
         config.training.seed = self.common.seed;
         config.training.limit_train = self.limit_train;
+        config.training.validation = self.validation;
         if self.augment {
             config.augmentation = Some(Augmentation::default());
         }
@@ -113,22 +113,11 @@ impl TrainArgs {
         crate::experiment::ExperimentError,
     > {
         let dir = self.common.locate_data()?;
-        let train = MnistDataset::train(&dir)?;
-        let data = match self.validation {
-            None => RunData::new(train, MnistDataset::test(&dir)?, MnistBatcher::default()),
-            Some(held_out) => {
-                let n = train.len();
-                if held_out == 0 || held_out >= n {
-                    return Err(crate::train::ConfigError::BadValidation { held_out, n }.into());
-                }
-                let train = std::sync::Arc::new(train);
-                RunData::new(
-                    PartialDataset::new(train.clone(), 0, n - held_out),
-                    PartialDataset::new(train, n - held_out, n),
-                    MnistBatcher::default(),
-                )
-            }
-        };
+        let data = RunData::new(
+            MnistDataset::train(&dir)?,
+            MnistDataset::test(&dir)?,
+            MnistBatcher::default(),
+        );
         Ok((data, dir))
     }
 

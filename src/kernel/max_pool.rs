@@ -140,7 +140,11 @@ fn check_rows(
     windows: usize,
     [dx_top, dx_bottom]: [&[MaybeUninit<f32>]; 2],
 ) {
-    let shortest = top.len().min(bottom.len()).min(dx_top.len()).min(dx_bottom.len());
+    let shortest = top
+        .len()
+        .min(bottom.len())
+        .min(dx_top.len())
+        .min(dx_bottom.len());
     assert!(shortest >= 2 * windows, "rows shorter than their windows");
 }
 

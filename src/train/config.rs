@@ -103,13 +103,14 @@ pub enum ConfigError {
     BadAugmentation(String),
     /// A validation split that leaves nothing to train on or nothing to validate on.
     #[error(
-        "--validation {held_out} holds out {held_out} of the {n} training images; give a number          from 1 to {} (e.g. 10000)",
+        "--validation {held_out} (`validation`) holds out {held_out} of the {n} training items; \
+         give a number from 1 to {} (e.g. 10000)",
         n.saturating_sub(1)
     )]
     BadValidation {
         /// Images asked to be held out.
         held_out: usize,
-        /// Training images there are.
+        /// Training items there are.
         n: usize,
     },
     /// A learning-rate schedule that cannot be used.
@@ -359,6 +360,11 @@ pub struct TrainingConfig {
     /// `None`).
     #[config(default = "None")]
     pub schedule: Option<LrSchedule>,
+    /// Hold out the last N training items and evaluate on them instead of the test set (to
+    /// tune a recipe without looking at the test set); `None`: train on all, test on the test
+    /// set.
+    #[config(default = "None")]
+    pub validation: Option<usize>,
 }
 
 impl TrainingConfig {

@@ -330,13 +330,12 @@ where
     {
         let started = Instant::now();
         let config = &self.config;
+        let (train, test) = held_out(&data, config.validation)?;
         let train: Arc<dyn Dataset<I>> = match config.limit_train {
-            Some(n) if n < data.train.len() => {
-                Arc::new(PartialDataset::new(data.train.clone(), 0, n))
-            }
-            _ => data.train.clone(),
+            Some(n) if n < train.len() => Arc::new(PartialDataset::new(train, 0, n)),
+            _ => train,
         };
-        let (n_train, n_test) = (train.len(), data.test.len());
+        let (n_train, n_test) = (train.len(), test.len());
         if n_train == 0 {
             let reason = if config.limit_train == Some(0) {
                 "`limit_train` is 0 (`--limit-train 0`): give it at least 1, or leave it out to \
@@ -419,7 +418,7 @@ where
         }
         let (params, params_total) = (trainable_params(&model), model.num_params());
         let test_loader = loader(
-            data.test.clone(),
+            test,
             data.batcher.clone(),
             config.test_batch_size,
             None,
@@ -564,6 +563,31 @@ where
 }
 
 /// A terminal progress bar over one epoch's images (plain log lines are printed above it).
+/// A data set shared between loaders.
+type SharedSet<I> = Arc<dyn Dataset<I>>;
+
+/// The training and evaluation sets of a run: `data`'s, or with `validation: Some(n)` the
+/// training set without its last `n` items and those `n` items.
+fn held_out<I, B>(
+    data: &RunData<I, B>,
+    validation: Option<usize>,
+) -> Result<(SharedSet<I>, SharedSet<I>), TrainError>
+where
+    I: Send + Sync + Clone + std::fmt::Debug + 'static,
+{
+    let Some(held_out) = validation else {
+        return Ok((data.train.clone(), data.test.clone()));
+    };
+    let n = data.train.len();
+    if held_out == 0 || held_out >= n {
+        return Err(super::ConfigError::BadValidation { held_out, n }.into());
+    }
+    Ok((
+        Arc::new(PartialDataset::new(data.train.clone(), 0, n - held_out)),
+        Arc::new(PartialDataset::new(data.train.clone(), n - held_out, n)),
+    ))
+}
+
 fn epoch_bar(epoch: usize, images: usize) -> ProgressBar {
     let style = ProgressStyle::with_template(
         "epoch {prefix} [{bar:32}] {pos}/{len} images, {per_sec}, eta {eta} {msg}",
