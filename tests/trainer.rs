@@ -255,6 +255,37 @@ fn invalid_configs_fail_before_any_work() {
         std::fs::read_dir(out.path()).unwrap().next().is_none(),
         "nothing written"
     );
+    // Network configs burn would panic on: each named, before any work.
+    use mnist_lab::model::{ComplexCnnConfig, ModelConfig, ProvidedCnnConfig};
+    let provided = ProvidedCnnConfig::new();
+    for (model, says) in [
+        (
+            ModelConfig::ProvidedCnn(provided.clone().with_channels([0, 20])),
+            "channels [0, 20] holds a 0",
+        ),
+        (
+            ModelConfig::ProvidedCnn(provided.clone().with_kernel_sizes(Some([25, 5]))),
+            "kernels [25, 5] and two poolings leave no pixel of a 28x28 input",
+        ),
+        (
+            ModelConfig::ProvidedCnn(provided.with_dropout(1.0)),
+            "dropout 1 is outside [0, 1)",
+        ),
+        (
+            ModelConfig::ComplexCnn(ComplexCnnConfig::new().with_input([1, 3, 28])),
+            "two poolings leave no pixel of a 3x28 input",
+        ),
+    ] {
+        let mut bad = config(ModelKind::ProvidedCnn, "1@0.01");
+        bad.model = model;
+        let err = bad
+            .trainer(BackendKind::Flex.device().unwrap(), out.path())
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains(says), "{err}");
+    }
+    assert!(std::fs::read_dir(out.path()).unwrap().next().is_none());
 }
 
 #[test]
@@ -451,6 +482,15 @@ fn configs_saved_by_earlier_versions_still_load() {
     let err = RunConfig::read(&path).unwrap_err();
     assert!(
         err.to_string().contains("config.json") && err.to_string().contains("not valid JSON"),
+        "{err}"
+    );
+    // A network that cannot be built: named with the file, not a panic in `init`.
+    let mut zero = serde_json::to_value(&mlp).unwrap();
+    zero["model"]["complex_mlp"]["hidden"] = 0.into();
+    std::fs::write(&path, serde_json::to_vec(&zero).unwrap()).unwrap();
+    let err = RunConfig::read(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("config.json") && err.contains("hidden [0] holds a 0"),
         "{err}"
     );
 }

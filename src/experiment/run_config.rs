@@ -59,6 +59,9 @@ impl RunConfig {
 
     /// Checks everything that can be checked before work starts.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(problem) = self.model.problem() {
+            return Err(ConfigError::BadModel(problem));
+        }
         self.training.validate()?;
         if let Some(problem) = self.augmentation.as_ref().and_then(Augmentation::problem) {
             return Err(ConfigError::BadAugmentation(problem));
@@ -95,11 +98,20 @@ impl RunConfig {
                  afresh"
             ),
         };
-        if json.get("model").is_some_and(serde_json::Value::is_string) {
-            let legacy: LegacyConfig = serde_json::from_value(json).map_err(bad)?;
-            return Ok(legacy.into());
+        let config: Self = if json.get("model").is_some_and(serde_json::Value::is_string) {
+            serde_json::from_value::<LegacyConfig>(json)
+                .map_err(bad)?
+                .into()
+        } else {
+            serde_json::from_value(json).map_err(bad)?
+        };
+        match config.model.problem() {
+            Some(problem) => Err(TrainError::Checkpoint {
+                path: path.to_path_buf(),
+                message: format!("{problem}; fix `model` in it, or delete the run to start afresh"),
+            }),
+            None => Ok(config),
         }
-        serde_json::from_value(json).map_err(bad)
     }
 }
 

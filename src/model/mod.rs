@@ -136,6 +136,79 @@ impl ModelConfig {
         }
     }
 
+    /// What makes this config impossible to build, or `None`: a size of 0, convolutions that
+    /// leave no pixel of the input, a dropout probability outside `[0, 1)`. (burn would panic
+    /// inside `init` or the first forward pass instead.)
+    ///
+    /// ```
+    /// use mnist_lab::model::{ModelConfig, ProvidedCnnConfig};
+    /// let bad = ModelConfig::ProvidedCnn(ProvidedCnnConfig::new().with_kernel_sizes(Some([0, 3])));
+    /// assert!(bad.problem().unwrap().contains("kernel_sizes [0, 3]"));
+    /// assert_eq!(ModelConfig::ProvidedCnn(ProvidedCnnConfig::new()).problem(), None);
+    /// ```
+    pub fn problem(&self) -> Option<String> {
+        let [c, h, w] = match self {
+            Self::SimpleFc(m) => m.input,
+            Self::ComplexMlp(m) => m.input,
+            Self::SimpleCnn(m) => m.input,
+            Self::ProvidedCnn(m) => m.input,
+            Self::ComplexCnn(m) => m.input,
+        };
+        let classes = match self {
+            Self::SimpleFc(m) => m.num_classes,
+            Self::ComplexMlp(m) => m.num_classes,
+            Self::SimpleCnn(m) => m.num_classes,
+            Self::ProvidedCnn(m) => m.num_classes,
+            Self::ComplexCnn(m) => m.num_classes,
+        };
+        let zero = |name: &str, values: &[usize]| {
+            values.contains(&0).then(|| {
+                format!("{self}: {name} {values:?} holds a 0; every size must be at least 1")
+            })
+        };
+        let dropout = |p: f64| {
+            (!(0.0..1.0).contains(&p)).then(|| {
+                format!(
+                    "{self}: dropout {p} is outside [0, 1) (0 turns it off; the report uses 0.5)"
+                )
+            })
+        };
+        let no_pixels = |features: usize, what: String| {
+            (features == 0).then(|| {
+                format!("{self}: {what} leave no pixel of a {h}x{w} input; use smaller kernels or a larger input")
+            })
+        };
+        zero("input", &[c, h, w])
+            .or_else(|| zero("num_classes", &[classes]))
+            .or_else(|| match self {
+                Self::SimpleFc(_) => None,
+                Self::ComplexMlp(m) => zero("hidden", &[m.hidden]).or_else(|| dropout(m.dropout)),
+                Self::SimpleCnn(m) => zero("channels", &m.channels).or_else(|| {
+                    no_pixels(
+                        simple_cnn::conv_features_len(m.input, m.channels),
+                        "two 5x5 convolutions and poolings".into(),
+                    )
+                }),
+                Self::ProvidedCnn(m) => {
+                    let kernels = m.kernel_sizes.unwrap_or([5, 5]);
+                    zero("channels", &m.channels)
+                        .or_else(|| zero("kernel_sizes", &kernels))
+                        .or_else(|| zero("hidden", &[m.hidden]))
+                        .or_else(|| dropout(m.dropout))
+                        .or_else(|| {
+                            no_pixels(
+                                simple_cnn::conv_features_len_with(m.input, m.channels, kernels),
+                                format!("kernels {kernels:?} and two poolings"),
+                            )
+                        })
+                }
+                Self::ComplexCnn(m) => zero("channels", &m.channels)
+                    .or_else(|| zero("hidden", &m.hidden))
+                    .or_else(|| dropout(m.dropout))
+                    .or_else(|| no_pixels((h / 4) * (w / 4), "two poolings".into())),
+            })
+    }
+
     /// The network with fresh weights on `device`.
     pub fn init(&self, device: &Device) -> Model {
         match self {

@@ -113,6 +113,9 @@ pub enum ConfigError {
         /// Training items there are.
         n: usize,
     },
+    /// A network config that cannot be built.
+    #[error("model config: {0}")]
+    BadModel(String),
     /// A learning-rate schedule that cannot be used.
     #[error("learning-rate schedule: {0}")]
     BadSchedule(String),
