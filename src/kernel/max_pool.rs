@@ -541,10 +541,6 @@ mod tests {
         }
     }
 
-    /// The 2x2 rows (vectorized where the CPU allows) against the general window loop (the
-    /// gradient bit for bit), and the scalar gradient rows against the vectorized ones, on
-    /// rows of 1 to 40 windows (full and partial 16-window steps), an odd column and row left
-    /// over, and values full of ties, signed zeros and NaNs.
     /// Which code computes the gradient rows.
     #[derive(Clone, Copy)]
     enum Rows {
@@ -555,6 +551,11 @@ mod tests {
         Avx2,
     }
 
+    /// The 2x2 rows (vectorized where the CPU allows) against the general window loop (the
+    /// gradient bit for bit), and the scalar gradient rows against the vectorized ones (the
+    /// picked ones and, where the CPU has it, AVX2), on rows of 1 to 40 windows (full and
+    /// partial 16-window steps), an odd column and row left over, and values full of ties,
+    /// signed zeros and NaNs.
     #[test]
     fn two_by_two_rows_agree_with_the_general_loop() {
         let choices = [0.0, -0.0, 1.0, f32::NAN, 1.0, 2.0, -1.0];

@@ -147,19 +147,12 @@ impl ModelConfig {
     /// assert_eq!(ModelConfig::ProvidedCnn(ProvidedCnnConfig::new()).problem(), None);
     /// ```
     pub fn problem(&self) -> Option<String> {
-        let [c, h, w] = match self {
-            Self::SimpleFc(m) => m.input,
-            Self::ComplexMlp(m) => m.input,
-            Self::SimpleCnn(m) => m.input,
-            Self::ProvidedCnn(m) => m.input,
-            Self::ComplexCnn(m) => m.input,
-        };
-        let classes = match self {
-            Self::SimpleFc(m) => m.num_classes,
-            Self::ComplexMlp(m) => m.num_classes,
-            Self::SimpleCnn(m) => m.num_classes,
-            Self::ProvidedCnn(m) => m.num_classes,
-            Self::ComplexCnn(m) => m.num_classes,
+        let ([c, h, w], classes) = match self {
+            Self::SimpleFc(m) => (m.input, m.num_classes),
+            Self::ComplexMlp(m) => (m.input, m.num_classes),
+            Self::SimpleCnn(m) => (m.input, m.num_classes),
+            Self::ProvidedCnn(m) => (m.input, m.num_classes),
+            Self::ComplexCnn(m) => (m.input, m.num_classes),
         };
         let zero = |name: &str, values: &[usize]| {
             values.contains(&0).then(|| {

@@ -231,17 +231,12 @@ impl OptimizerKind {
     /// and AdamW) and L2 weight decay `weight_decay` (none when `None` or 0; AdamW keeps burn's
     /// own default decay, 1e-4, unless one is given).
     pub fn config(self, momentum: f64, weight_decay: Option<f64>) -> OptimizerConfig {
-        let decay = weight_decay
-            .filter(|&d| d > 0.0)
-            .map(|d| WeightDecayConfig::new(d as f32));
         match self {
-            Self::Sgd => OptimizerConfig::Sgd(super::sgd_config(momentum).with_weight_decay(decay)),
-            Self::Adam => OptimizerConfig::Adam(AdamConfig::new().with_weight_decay(decay)),
-            Self::AdamW => OptimizerConfig::AdamW(match decay {
-                Some(d) => AdamWConfig::new().with_weight_decay(d.penalty),
-                None => AdamWConfig::new(),
-            }),
+            Self::Sgd => OptimizerConfig::Sgd(super::sgd_config(momentum)),
+            Self::Adam => OptimizerConfig::Adam(AdamConfig::new()),
+            Self::AdamW => OptimizerConfig::AdamW(AdamWConfig::new()),
         }
+        .with_weight_decay(weight_decay)
     }
 }
 

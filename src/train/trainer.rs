@@ -562,7 +562,6 @@ where
     }
 }
 
-/// A terminal progress bar over one epoch's images (plain log lines are printed above it).
 /// A data set shared between loaders.
 type SharedSet<I> = Arc<dyn Dataset<I>>;
 
@@ -588,6 +587,7 @@ where
     ))
 }
 
+/// A terminal progress bar over one epoch's images (plain log lines are printed above it).
 fn epoch_bar(epoch: usize, images: usize) -> ProgressBar {
     let style = ProgressStyle::with_template(
         "epoch {prefix} [{bar:32}] {pos}/{len} images, {per_sec}, eta {eta} {msg}",
