@@ -13,7 +13,7 @@ use mnist_lab::ModelKind;
 use mnist_lab::cli::CommonArgs;
 use mnist_lab::data::MnistDataset;
 use mnist_lab::experiment::throughput::{ThroughputPlan, measure};
-use mnist_lab::kernel::{KernelImpl, Op, set_kernel};
+use mnist_lab::kernel::{ConvAlgorithm, KernelImpl, Op, set_conv_algorithm, set_kernel};
 
 /// Measure training and inference images/s.
 #[derive(Parser, Debug)]
@@ -26,6 +26,9 @@ struct Args {
     /// The CNNs' convolution kernel: `ours` (on flex) or `burn`.
     #[arg(long, default_value_t = KernelImpl::Ours)]
     conv: KernelImpl,
+    /// How our kernel computes 3x3 convolutions: `winograd` or `im2col`.
+    #[arg(long, default_value_t = ConvAlgorithm::Winograd)]
+    conv_algorithm: ConvAlgorithm,
     /// The CNNs' max-pooling kernel: `ours` (on flex) or `burn`.
     #[arg(long, default_value_t = KernelImpl::Ours)]
     pool: KernelImpl,
@@ -53,6 +56,7 @@ fn main() {
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     args.common.backend.device()?;
     set_kernel(Op::Conv2d, args.conv);
+    set_conv_algorithm(args.conv_algorithm);
     set_kernel(Op::MaxPool2d, args.pool);
     set_kernel(Op::BatchNorm, args.norm);
     let data = MnistDataset::train(&args.common.locate_data()?)?;

@@ -442,6 +442,7 @@ fn throughput_prints_one_line_in_the_pytorch_twins_format() {
             "backend",
             "threads",
             "conv",
+            "algorithm",
             "pool",
             "norm",
             "train_img_s",

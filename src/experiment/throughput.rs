@@ -11,7 +11,7 @@ use burn::module::Module;
 
 use crate::backend::BackendKind;
 use crate::data::{MnistBatch, MnistDataset, mnist_loader};
-use crate::kernel::{KernelImpl, Op, kernel};
+use crate::kernel::{ConvAlgorithm, KernelImpl, Op, conv_algorithm, kernel};
 use crate::model::{Model, ModelKind};
 use crate::train::{TrainError, sgd, train_step};
 
@@ -53,6 +53,8 @@ pub struct Throughput {
     pub threads: usize,
     /// Whose convolution kernel the CNNs ran ([`crate::kernel::conv2d`]).
     pub conv: KernelImpl,
+    /// How our kernel computed the 3x3 convolutions ([`crate::kernel::conv_algorithm`]).
+    pub conv_algorithm: ConvAlgorithm,
     /// Whose max-pooling kernel the CNNs ran ([`crate::kernel::max_pool2d`]).
     pub pool: KernelImpl,
     /// Whose batch-norm kernel the complex CNN ran ([`crate::kernel::batch_norm`]).
@@ -70,18 +72,20 @@ pub struct Throughput {
 }
 
 impl std::fmt::Display for Throughput {
-    /// One line: `model=complex_cnn backend=flex threads=2 conv=ours pool=ours norm=ours
-    /// train_img_s=... infer_img_s=... latency_p50_ms=... latency_p99_ms=... peak_rss_mb=...`,
-    /// the PyTorch twin's format (which has no `conv`, `pool`, `norm`).
+    /// One line: `model=complex_cnn backend=flex threads=2 conv=ours algorithm=winograd
+    /// pool=ours norm=ours train_img_s=... infer_img_s=... latency_p50_ms=... latency_p99_ms=...
+    /// peak_rss_mb=...`, the PyTorch twin's format (which has no `conv`, `algorithm`, `pool`,
+    /// `norm`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "model={} backend={} threads={} conv={} pool={} norm={} train_img_s={:.1} \
+            "model={} backend={} threads={} conv={} algorithm={} pool={} norm={} train_img_s={:.1} \
              infer_img_s={:.1} latency_p50_ms={:.3} latency_p99_ms={:.3} peak_rss_mb={}",
             self.model,
             self.backend,
             self.threads,
             self.conv,
+            self.conv_algorithm,
             self.pool,
             self.norm,
             self.train_images_per_sec,
@@ -236,6 +240,7 @@ pub fn measure(
         backend,
         threads: worker_threads(),
         conv: kernel(Op::Conv2d),
+        conv_algorithm: conv_algorithm(),
         pool: kernel(Op::MaxPool2d),
         norm: kernel(Op::BatchNorm),
         train_images_per_sec: median(&train_rates).unwrap_or(0.0),

@@ -20,6 +20,7 @@ use super::batch_norm::{self, NormGeometry};
 use super::gemm_conv::{self, ConvGeometry};
 use super::max_pool::{self, PoolGeometry};
 use super::norm_pool;
+use super::winograd;
 
 /// Per-channel batch statistics, `[channels]` each.
 #[derive(ExtensionType)]
@@ -396,7 +397,12 @@ impl LabKernels for Flex {
             return Flex::conv2d(x, weight, Some(bias), options(padding));
         };
         super::count_run(Op::Conv2d);
-        let out = gemm_conv::forward(&values(&x), &values(&weight), Some(&values(&bias)), &g);
+        let (x, weight, bias) = (values(&x), values(&weight), values(&bias));
+        let out = if winograd_on() && winograd::covers(&g) {
+            winograd::forward(&x, &weight, Some(&bias), &g)
+        } else {
+            gemm_conv::forward(&x, &weight, Some(&bias), &g)
+        };
         flex_tensor(out, g.output_shape())
     }
 
@@ -410,7 +416,12 @@ impl LabKernels for Flex {
             return Flex::conv2d_x_backward(x, weight, output_grad, options(padding));
         };
         super::count_run(Op::Conv2d);
-        let dx = gemm_conv::input_grad(&values(&output_grad), &values(&weight), &g);
+        let (output_grad, weight) = (values(&output_grad), values(&weight));
+        let dx = if winograd_on() && winograd::covers_input_grad(&g) {
+            winograd::input_grad(&output_grad, &weight, &g)
+        } else {
+            gemm_conv::input_grad(&output_grad, &weight, &g)
+        };
         flex_tensor(dx, g.input_shape())
     }
 
@@ -424,7 +435,12 @@ impl LabKernels for Flex {
             return Flex::conv2d_weight_backward(x, weight, output_grad, options(padding));
         };
         super::count_run(Op::Conv2d);
-        let dw = gemm_conv::weight_grad(&values(&x), &values(&output_grad), &g);
+        let (x, output_grad) = (values(&x), values(&output_grad));
+        let dw = if winograd_on() && winograd::covers(&g) {
+            winograd::weight_grad(&x, &output_grad, &g)
+        } else {
+            gemm_conv::weight_grad(&x, &output_grad, &g)
+        };
         flex_tensor(dw, g.weight_shape())
     }
 
@@ -447,6 +463,11 @@ impl LabKernels for Flex {
         let db = gemm_conv::bias_grad(&values(&output_grad), &g);
         flex_tensor(db, [g.output_shape()[1]])
     }
+}
+
+/// Whether [`super::conv_algorithm`] is Winograd.
+fn winograd_on() -> bool {
+    super::conv_algorithm() == super::ConvAlgorithm::Winograd
 }
 
 /// The backward step: what burn's own `conv2d` registers, with the inner backend's GEMM

@@ -10,7 +10,9 @@
 //! is the patches' gradient `weightᵀ · dY` added back onto the pixels (`col2im`; stride 1 only).
 //!
 //! No crate offers this for burn tensors; `gemm` (the kernel burn-flex itself calls) does the
-//! arithmetic, rayon spreads the images over the threads.
+//! arithmetic, rayon spreads the images over the threads. 3x3 kernels with 8 or more channels
+//! go to `winograd.rs` unless [`super::ConvAlgorithm::Im2col`] is chosen; these kernels are its
+//! reference in the tests.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
@@ -126,26 +128,56 @@ impl ConvGeometry {
         [self.channels_out, self.channels_in, kh, kw]
     }
 
+    /// Images in the batch.
+    pub(crate) fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Input channels.
+    pub(crate) fn channels_in(&self) -> usize {
+        self.channels_in
+    }
+
+    /// Output channels.
+    pub(crate) fn channels_out(&self) -> usize {
+        self.channels_out
+    }
+
+    /// Input `[height, width]`.
+    pub(crate) fn input_size(&self) -> [usize; 2] {
+        [self.height, self.width]
+    }
+
+    /// Kernel `[height, width]`.
+    pub(crate) fn kernel(&self) -> [usize; 2] {
+        self.kernel
+    }
+
+    /// Zero padding `[rows, columns]`.
+    pub(crate) fn padding(&self) -> [usize; 2] {
+        self.padding
+    }
+
     fn patch_len(&self) -> usize {
         self.channels_in * self.kernel[0] * self.kernel[1]
     }
 
-    fn input_len(&self) -> usize {
+    pub(crate) fn input_len(&self) -> usize {
         self.channels_in * self.height * self.width
     }
 
-    fn output_len(&self) -> usize {
+    pub(crate) fn output_len(&self) -> usize {
         let [oh, ow] = self.out_size();
         self.channels_out * oh * ow
     }
 
-    fn weight_len(&self) -> usize {
+    pub(crate) fn weight_len(&self) -> usize {
         self.channels_out * self.patch_len()
     }
 
     /// Panics unless the geometry is one [`Self::new`] accepts (a geometry is built only there;
     /// this guards the unsafe GEMM all the same) and `input` is a whole batch.
-    fn check(&self, input: &[f32]) {
+    pub(crate) fn check(&self, input: &[f32]) {
         self.check_geometry();
         assert_eq!(input.len(), self.batch * self.input_len(), "input length");
     }
@@ -236,7 +268,7 @@ pub(crate) fn im2col(image: &[f32], g: &ConvGeometry, patches: &mut [f32]) {
 /// # Safety
 /// `dst` points to `m * n` writable floats that nothing else accesses during the call, all
 /// initialized when `accumulate`.
-unsafe fn gemm_into(
+pub(crate) unsafe fn gemm_into(
     dst: *mut f32,
     lhs: &[f32],
     rhs: &[f32],

@@ -1,15 +1,15 @@
 //! Kernels of our own where burn's are the bottleneck on burn-flex: the 2D convolution as one
-//! GEMM per image, max pooling and batch norm, forward and backward, plugged in through burn's
-//! backend extension; and [`keep_freed_memory`], which stops glibc from unmapping burn-flex's
-//! per-op buffers.
+//! GEMM per image (3x3 kernels by Winograd's F(2x2, 3x3) instead, [`ConvAlgorithm`]), max
+//! pooling and batch norm, forward and backward, plugged in through burn's backend extension;
+//! and [`keep_freed_memory`], which stops glibc from unmapping burn-flex's per-op buffers.
 //!
 //! The models call [`conv2d`], [`max_pool2d`], [`batch_norm`] and [`batch_norm_max_pool2d`]
 //! instead of the layers' `forward`. On a Flex device (with or without autodiff), in `f32`, for
 //! a stride-1 convolution with bias, pooling over non-overlapping windows and batch norm of 4D
-//! activations, they run the kernels in `src/kernel/` (`gemm_conv.rs`, `max_pool.rs`,
-//! `batch_norm.rs`, and `norm_pool.rs` where batch norm is followed by pooling), with our
-//! backward passes; everywhere else (ndarray, wgpu, strides, groups, dilation, padding not below
-//! the kernel, empty tensors, other float types) they are exactly burn's.
+//! activations, they run the kernels in `src/kernel/` (`gemm_conv.rs`, `winograd.rs`,
+//! `max_pool.rs`, `batch_norm.rs`, and `norm_pool.rs` where batch norm is followed by pooling),
+//! with our backward passes; everywhere else (ndarray, wgpu, strides, groups, dilation, padding
+//! not below the kernel, empty tensors, other float types) they are exactly burn's.
 //! `results/performance.md` has the measured effect of each; [`set_kernel`] switches an op back
 //! to burn's kernel for comparisons, and [`our_kernel_runs`] tells whether ours ran.
 //!
@@ -107,6 +107,8 @@ mod lanes;
 mod max_pool;
 #[cfg(feature = "flex")]
 mod norm_pool;
+#[cfg(feature = "flex")]
+mod winograd;
 
 /// A vector of `len` floats filled by `fill`, which gets its memory as uninitialized slots:
 /// saves zeroing outputs that are overwritten anyway (measured on the complex CNN: +2-4%
@@ -247,6 +249,73 @@ pub fn kernel(op: Op) -> KernelImpl {
         KernelImpl::Burn
     } else {
         KernelImpl::Ours
+    }
+}
+
+/// How our convolution kernel computes a 3x3 convolution's forward pass and input gradient
+/// (other kernel sizes, and layers with fewer than 8 input channels, are always im2col).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvAlgorithm {
+    /// Winograd's F(2x2, 3x3) (the default): 2.25x fewer multiplications, results equal to
+    /// im2col's up to float rounding.
+    Winograd,
+    /// One GEMM per image over its im2col patches.
+    Im2col,
+}
+
+impl ConvAlgorithm {
+    /// Both, the default first.
+    pub const ALL: [ConvAlgorithm; 2] = [ConvAlgorithm::Winograd, ConvAlgorithm::Im2col];
+
+    /// The name used on command lines and in result lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Winograd => "winograd",
+            Self::Im2col => "im2col",
+        }
+    }
+}
+
+impl std::fmt::Display for ConvAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ConvAlgorithm {
+    type Err = String;
+
+    /// `winograd` or `im2col`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| format!("unknown algorithm `{s}`: expected `winograd` or `im2col`"))
+    }
+}
+
+/// Set when [`set_conv_algorithm`] chose im2col.
+static IM2COL: AtomicBool = AtomicBool::new(false);
+
+/// Chooses the algorithm of our 3x3 convolutions for every later call in this process
+/// (default: [`ConvAlgorithm::Winograd`]). For comparisons (`examples/throughput.rs
+/// --conv-algorithm im2col`), and for bit-for-bit agreement with runs recorded before Winograd.
+///
+/// ```
+/// use mnist_lab::kernel::{self, ConvAlgorithm};
+/// assert_eq!(kernel::conv_algorithm(), ConvAlgorithm::Winograd);
+/// assert_eq!("im2col".parse(), Ok(ConvAlgorithm::Im2col));
+/// ```
+pub fn set_conv_algorithm(algorithm: ConvAlgorithm) {
+    IM2COL.store(algorithm == ConvAlgorithm::Im2col, Ordering::Relaxed);
+}
+
+/// The algorithm our 3x3 convolutions use now.
+pub fn conv_algorithm() -> ConvAlgorithm {
+    if IM2COL.load(Ordering::Relaxed) {
+        ConvAlgorithm::Im2col
+    } else {
+        ConvAlgorithm::Winograd
     }
 }
 

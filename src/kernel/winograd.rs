@@ -1,0 +1,976 @@
+//! 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3): 2.25x fewer
+//! multiplications than the im2col GEMM of [`super::gemm_conv`], for the forward pass and the
+//! input gradient (itself a 3x3 convolution of the output's gradient).
+//!
+//! Each 2x2 block of output pixels (a *tile*) is computed from the 4x4 input pixels around it:
+//! `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A` (Lavin and Gray, "Fast Algorithms for Convolutional Neural
+//! Networks", 2015). Transformed, the sum over input channels of the 16 elementwise products is
+//! 16 GEMMs `M_e [c_out, tiles] = U_e [c_out, c_in] · V_e [c_in, tiles]`, one per element `e`
+//! of the 4x4 transform; `gemm` (the crate burn-flex itself calls) does them. The transforms are
+//! adds and halvings, so the result differs from the direct sum only by float rounding (each
+//! output is a different sum of the same products; the tests bound it against the im2col
+//! kernel). No crate offers this on `f32` slices: burn's own convolutions are direct or im2col.
+//!
+//! A group of images (enough tiles for an efficient GEMM, fixed by the shapes alone) is one
+//! task for rayon; every sum runs in an order fixed by the shapes, so results repeat bit for
+//! bit at any thread count.
+
+use std::cell::RefCell;
+use std::mem::MaybeUninit;
+
+use rayon::prelude::*;
+
+use super::gemm_conv::{ConvGeometry, gemm_into};
+
+/// Fewer input channels than this stay with im2col: each of the 16 GEMMs would sum fewer
+/// products than the transforms cost (the complex CNN's first layer has one input channel).
+const MIN_CHANNELS_IN: usize = 8;
+
+/// Tiles per GEMM to aim for: images are grouped until their tiles reach it (one image of
+/// 28x28 is 196 tiles; the 14x14 maps of the complex CNN's third conv are 49, so 3 images).
+const TILES_PER_GEMM: usize = 128;
+
+/// Whether [`forward`] covers `g`: a 3x3 kernel (any padding the geometry allows, 0 to 2) with
+/// at least [`MIN_CHANNELS_IN`] input channels.
+pub(crate) fn covers(g: &ConvGeometry) -> bool {
+    g.kernel() == [3, 3] && g.channels_in() >= MIN_CHANNELS_IN && g.batch() > 0
+}
+
+/// Whether [`input_grad`] covers `g`: the forward pass of [`transposed`]`(g)`.
+pub(crate) fn covers_input_grad(g: &ConvGeometry) -> bool {
+    g.kernel() == [3, 3] && g.channels_out() >= MIN_CHANNELS_IN && g.batch() > 0
+}
+
+/// The tiles of one image's output: `[rows, columns]` of 2x2 blocks (the last row or column
+/// of blocks is cut to the output where it has odd size).
+fn tiles(g: &ConvGeometry) -> [usize; 2] {
+    let [oh, ow] = g.out_size();
+    [oh.div_ceil(2), ow.div_ceil(2)]
+}
+
+/// `U = G g Gᵀ` of every kernel, laid out `[16][c_out][c_in]`: element `e = 4 i + j` of the
+/// 4x4 transform of `weight[o][c]` at `u[(e * c_out + o) * c_in + c]`.
+fn weight_transform(weight: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
+    let mut u = vec![0.0f32; 16 * c_out * c_in];
+    for (oc, w) in weight.chunks_exact(9).enumerate() {
+        // G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]: first on the columns.
+        let mut gw = [[0.0f32; 3]; 4];
+        for x in 0..3 {
+            let (a, b, c) = (w[x], w[3 + x], w[6 + x]);
+            gw[0][x] = a;
+            gw[1][x] = 0.5 * (a + b + c);
+            gw[2][x] = 0.5 * (a - b + c);
+            gw[3][x] = c;
+        }
+        for (i, &[a, b, c]) in gw.iter().enumerate() {
+            let row = [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
+            for (j, v) in row.into_iter().enumerate() {
+                u[(4 * i + j) * c_out * c_in + oc] = v;
+            }
+        }
+    }
+    u
+}
+
+/// `out[i] = f(a[i], b[i])` over the shortest of the three.
+#[inline(always)]
+fn map2(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) {
+    for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+        *o = f(a, b);
+    }
+}
+
+/// `out[i] = f(a[i], b[i], c[i])` over the shortest of the four.
+#[inline(always)]
+fn map3(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) {
+    for (((o, &a), &b), &c) in out.iter_mut().zip(a).zip(b).zip(c) {
+        *o = f(a, b, c);
+    }
+}
+
+/// Per-thread scratch space of the transforms, sized for one image's tiles.
+#[derive(Default)]
+struct Scratch {
+    /// One input plane with its padding, `[2 th + 2, 2 tw + 2]`.
+    padded: Vec<f32>,
+    /// 12 tile-sized arrays of the output transform.
+    samples: Vec<f32>,
+    /// One padded row after `Bᵀ` down the rows, and its even and odd columns.
+    rows: Vec<f32>,
+}
+
+impl Scratch {
+    fn fit(&mut self, g: &ConvGeometry) {
+        let [th, tw] = tiles(g);
+        let padded = (2 * th + 2) * (2 * tw + 2) + PADDED_SLACK;
+        if self.padded.len() < padded {
+            self.padded.resize(padded, 0.0);
+        }
+        if self.samples.len() < 12 * th * tw {
+            self.samples.resize(12 * th * tw, 0.0);
+        }
+        if self.rows.len() < 4 * tw + 4 {
+            self.rows.resize(4 * tw + 4, 0.0);
+        }
+    }
+}
+
+/// Floats past the padded plane that the AVX2 input transform may read (and ignore): its last
+/// block of tiles loads 16 floats from 2 past the last tile's first column.
+const PADDED_SLACK: usize = 16;
+
+/// `V = Bᵀ d B` of every tile of `image` `[c_in, h, w]`, into columns `first..first + tiles` of
+/// `v` `[16][c_in][n]`; tile `(ty, tx)` reads input rows `2 ty - ph ..+ 4` and columns
+/// `2 tx - pw ..+ 4`, 0 outside. `Bᵀ = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0],
+/// [0, 1, 0, -1]]`: first down the four rows of a row of tiles, then along it, on the row's
+/// even and odd columns split apart (so that every step is a contiguous vector operation).
+fn input_transform(
+    image: &[f32],
+    g: &ConvGeometry,
+    v: &mut [f32],
+    n: usize,
+    first: usize,
+    scratch: &mut Scratch,
+) {
+    #[cfg(target_arch = "x86_64")]
+    let avx2 =
+        super::Simd::current() >= super::Simd::Avx2 && std::arch::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    let avx2 = false;
+    input_transform_with(image, g, v, n, first, scratch, avx2)
+}
+
+/// [`input_transform`] by the AVX2 intrinsics when `avx2` (which the CPU must have), else by
+/// portable loops.
+fn input_transform_with(
+    image: &[f32],
+    g: &ConvGeometry,
+    v: &mut [f32],
+    n: usize,
+    first: usize,
+    scratch: &mut Scratch,
+    avx2: bool,
+) {
+    let [h, w] = g.input_size();
+    let [ph, pw] = g.padding();
+    let c_in = g.channels_in();
+    let [th, tw] = tiles(g);
+    let (pr, pc) = (2 * th + 2, 2 * tw + 2);
+    assert_eq!(image.len(), c_in * h * w, "image length");
+    scratch.fit(g);
+    let padded = &mut scratch.padded[..pr * pc + PADDED_SLACK];
+    // The image's rows `0..h` land at `ph..`, its columns at `pw..`; rows and columns past the
+    // plane (the padding, and what the last tiles read beyond it) stay 0. Padding at most 2 and
+    // `2 th + 2 >= oh + 2 = h + 2 ph` keep the image inside.
+    padded.fill(0.0);
+    let (rows_in, cols_in) = (h.min(pr - ph), w.min(pc - pw));
+    for (c, plane) in image.chunks_exact(h * w).enumerate() {
+        for (y, src) in plane.chunks_exact(w).take(rows_in).enumerate() {
+            let at = (y + ph) * pc + pw;
+            padded[at..at + cols_in].copy_from_slice(&src[..cols_in]);
+        }
+        let rows: [usize; 16] = std::array::from_fn(|e| (e * c_in + c) * n + first);
+        assert!(
+            rows[15] + th * tw <= v.len(),
+            "the transformed tiles fit in v"
+        );
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            assert!(
+                std::arch::is_x86_feature_detected!("avx2"),
+                "the CPU has AVX2"
+            );
+            // SAFETY: the CPU has AVX2; `padded` holds the `pr x pc` plane and the slack, and
+            // every output row `rows[e]..rows[e] + th * tw` lies in `v` (both checked above).
+            unsafe { avx2::tile_rows(padded, [th, tw], v, rows) };
+            continue;
+        }
+        let (down, split) = scratch.rows[..pc + 2 * (tw + 1)].split_at_mut(pc);
+        let (even, odd) = split.split_at_mut(tw + 1);
+        for ty in 0..th {
+            let x: [&[f32]; 4] = std::array::from_fn(|r| &padded[(2 * ty + r) * pc..][..pc]);
+            for i in 0..4 {
+                match i {
+                    0 => map2(down, x[0], x[2], |a, c| a - c),
+                    1 => map2(down, x[1], x[2], |b, c| b + c),
+                    2 => map2(down, x[1], x[2], |b, c| c - b),
+                    _ => map2(down, x[1], x[3], |b, d| b - d),
+                }
+                for ((pair, e), o) in down
+                    .chunks_exact(2)
+                    .zip(even.iter_mut())
+                    .zip(odd.iter_mut())
+                {
+                    *e = pair[0];
+                    *o = pair[1];
+                }
+                // Tile tx reads even[tx], odd[tx], even[tx + 1], odd[tx + 1].
+                let (e0, e1, o0, o1) = (&even[..tw], &even[1..], &odd[..tw], &odd[1..]);
+                let at = |j: usize| rows[4 * i + j] + ty * tw;
+                map2(&mut v[at(0)..at(0) + tw], e0, e1, |a, c| a - c);
+                map2(&mut v[at(1)..at(1) + tw], o0, e1, |b, c| b + c);
+                map2(&mut v[at(2)..at(2) + tw], o0, e1, |b, c| c - b);
+                map2(&mut v[at(3)..at(3) + tw], o0, o1, |b, d| b - d);
+            }
+        }
+    }
+}
+
+/// The transforms' AVX2 intrinsics: the input transform 8 tiles a step, and the moves that
+/// split or interleave even and odd columns; the same operations in the same order as the
+/// portable loops (so the same bits).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    /// The even and the odd ones of the 16 floats at `p`.
+    ///
+    /// # Safety
+    /// `p` points to 16 readable floats.
+    #[target_feature(enable = "avx2")]
+    unsafe fn split(p: *const f32) -> (__m256, __m256) {
+        // SAFETY: the caller's guarantee.
+        let (lo, hi) = unsafe { (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))) };
+        // Per 128-bit lane: [l0 l2 h0 h2 | l4 l6 h4 h6]; then the 64-bit pairs reordered.
+        let even = _mm256_shuffle_ps::<0b10_00_10_00>(lo, hi);
+        let odd = _mm256_shuffle_ps::<0b11_01_11_01>(lo, hi);
+        let order = |x: __m256| {
+            _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(x)))
+        };
+        (order(even), order(odd))
+    }
+
+    /// The four outputs `Aᵀ M A` (+ `bias`) of the first `8 k` tiles (`8 k <= ` every length),
+    /// from the 16 rows of `m`: the portable loops' operations in their order. Returns `8 k`.
+    ///
+    /// # Safety
+    /// The CPU has AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn output_tiles(m: [&[f32]; 16], bias: f32, mut y: [&mut [f32]; 4]) -> usize {
+        let len = m
+            .iter()
+            .map(|r| r.len())
+            .chain(y.iter().map(|r| r.len()))
+            .min()
+            .unwrap_or(0);
+        let b = _mm256_set1_ps(bias);
+        let (add, sub) = (|p, q| _mm256_add_ps(p, q), |p, q| _mm256_sub_ps(p, q));
+        for k in 0..len / 8 {
+            // SAFETY: tiles 8 k..8 k + 8 lie within every row (`len`).
+            let v: [__m256; 16] =
+                std::array::from_fn(|e| unsafe { _mm256_loadu_ps(m[e].as_ptr().add(8 * k)) });
+            let s: [__m256; 4] = std::array::from_fn(|j| add(add(v[j], v[4 + j]), v[8 + j]));
+            let d: [__m256; 4] = std::array::from_fn(|j| sub(sub(v[4 + j], v[8 + j]), v[12 + j]));
+            let out = [
+                add(add(add(s[0], s[1]), s[2]), b),
+                add(sub(sub(s[1], s[2]), s[3]), b),
+                add(add(add(d[0], d[1]), d[2]), b),
+                add(sub(sub(d[1], d[2]), d[3]), b),
+            ];
+            for (row, value) in y.iter_mut().zip(out) {
+                // SAFETY: as the loads.
+                unsafe { _mm256_storeu_ps(row.as_mut_ptr().add(8 * k), value) };
+            }
+        }
+        8 * (len / 8)
+    }
+
+    /// Writes `left[i], right[i]` to `dst[2 i], dst[2 i + 1]` for the first `8 k` of `i` such
+    /// that `16 k <= dst.len()` (and `8 k` within both halves); returns `8 k`.
+    ///
+    /// # Safety
+    /// The CPU has AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn interleave(
+        left: &[f32],
+        right: &[f32],
+        dst: &mut [std::mem::MaybeUninit<f32>],
+    ) -> usize {
+        let blocks = left.len().min(right.len()).min(dst.len() / 2) / 8;
+        for k in 0..blocks {
+            // SAFETY: block k reads left and right at 8 k..8 k + 8 and writes dst at
+            // 16 k..16 k + 16, all within the lengths `blocks` was computed from.
+            unsafe {
+                let l = _mm256_loadu_ps(left.as_ptr().add(8 * k));
+                let r = _mm256_loadu_ps(right.as_ptr().add(8 * k));
+                // [l0 r0 l1 r1 | l4 r4 l5 r5] and [l2 r2 l3 r3 | l6 r6 l7 r7].
+                let (lo, hi) = (_mm256_unpacklo_ps(l, r), _mm256_unpackhi_ps(l, r));
+                let out = dst.as_mut_ptr().add(16 * k).cast::<f32>();
+                _mm256_storeu_ps(out, _mm256_permute2f128_ps::<0x20>(lo, hi));
+                _mm256_storeu_ps(out.add(8), _mm256_permute2f128_ps::<0x31>(lo, hi));
+            }
+        }
+        8 * blocks
+    }
+
+    /// Writes `src[2 i], src[2 i + 1]` to `even[i], odd[i]` for the first `8 k` of `i` such
+    /// that `16 k <= src.len()` (and `8 k` within both halves); returns `8 k`.
+    ///
+    /// # Safety
+    /// The CPU has AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn deinterleave(src: &[f32], even: &mut [f32], odd: &mut [f32]) -> usize {
+        let blocks = even.len().min(odd.len()).min(src.len() / 2) / 8;
+        for k in 0..blocks {
+            // SAFETY: block k reads src at 16 k..16 k + 16 and writes even and odd at
+            // 8 k..8 k + 8, all within the lengths `blocks` was computed from.
+            unsafe {
+                let (e, o) = split(src.as_ptr().add(16 * k));
+                _mm256_storeu_ps(even.as_mut_ptr().add(8 * k), e);
+                _mm256_storeu_ps(odd.as_mut_ptr().add(8 * k), o);
+            }
+        }
+        8 * blocks
+    }
+
+    /// `V` of the tiles of one padded plane `[2 th + 2, 2 tw + 2]` (followed by
+    /// [`super::PADDED_SLACK`] readable floats): element `e` of tile `(ty, tx)` to
+    /// `v[rows[e] + ty * tw + tx]`.
+    ///
+    /// # Safety
+    /// The CPU has AVX2, `padded` is at least `(2 th + 2) (2 tw + 2) + PADDED_SLACK` long, and
+    /// `rows[e] + th * tw <= v.len()` for every `e`.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn tile_rows(
+        padded: &[f32],
+        [th, tw]: [usize; 2],
+        v: &mut [f32],
+        rows: [usize; 16],
+    ) {
+        let pc = 2 * tw + 2;
+        let (src, dst) = (padded.as_ptr(), v.as_mut_ptr());
+        for ty in 0..th {
+            for tx in (0..tw).step_by(8) {
+                // Per input row r: columns 2 tx + (0, 1, 2, 3) of 8 tiles.
+                // SAFETY: the last read ends at (2 th + 1) pc + 2 (tw - 1) + 18 = (2 th + 2) pc
+                // + 14, inside the slack (the caller's guarantee).
+                let cols: [[__m256; 4]; 4] = std::array::from_fn(|r| unsafe {
+                    let at = src.add((2 * ty + r) * pc + 2 * tx);
+                    let ((a, b), (c, d)) = (split(at), split(at.add(2)));
+                    [a, b, c, d]
+                });
+                let combine = |f: fn(__m256, __m256) -> __m256, p: [__m256; 4], q: [__m256; 4]| {
+                    [f(p[0], q[0]), f(p[1], q[1]), f(p[2], q[2]), f(p[3], q[3])]
+                };
+                let sub = |a, b| _mm256_sub_ps(a, b);
+                let add = |a, b| _mm256_add_ps(a, b);
+                let [x0, x1, x2, x3] = cols;
+                let down = [
+                    combine(sub, x0, x2),
+                    combine(add, x1, x2),
+                    combine(sub, x2, x1),
+                    combine(sub, x1, x3),
+                ];
+                // Lanes past the row's last tile land on the next rows' first tiles, which later
+                // steps overwrite; only the plane's last 8 tiles need a shorter store (a masked
+                // store is slow on AMD's cores; a copy of the lanes is not).
+                let whole = ty * tw + tx + 8 <= th * tw;
+                for (i, [a, b, c, d]) in down.into_iter().enumerate() {
+                    let out = [sub(a, c), add(b, c), sub(c, b), sub(b, d)];
+                    for (j, value) in out.into_iter().enumerate() {
+                        let at = rows[4 * i + j] + ty * tw + tx;
+                        // SAFETY: `at..at + 8` (whole) or `at..at + tw - tx` lies within
+                        // `rows[e]..rows[e] + th * tw`, inside `v` (the caller's guarantee).
+                        unsafe {
+                            if whole {
+                                _mm256_storeu_ps(dst.add(at), value);
+                            } else {
+                                let mut lanes = [0.0f32; 8];
+                                _mm256_storeu_ps(lanes.as_mut_ptr(), value);
+                                std::ptr::copy_nonoverlapping(lanes.as_ptr(), dst.add(at), tw - tx);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `Y = Aᵀ M A` of every tile, from columns `first..first + tiles` of `m` `[16][c_out][n]`,
+/// plus `bias`, written to `out` `[c_out, oh, ow]`. `Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]`.
+fn output_transform(
+    m: &[f32],
+    n: usize,
+    first: usize,
+    g: &ConvGeometry,
+    bias: Option<&[f32]>,
+    out: &mut [MaybeUninit<f32>],
+    scratch: &mut Scratch,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::Simd::current() >= super::Simd::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { output_transform_avx2(m, n, first, g, bias, out, scratch) };
+    }
+    output_transform_body::<false>(m, n, first, g, bias, out, scratch)
+}
+
+/// [`output_transform_body`] compiled for AVX2 (the same operations, so the same bits).
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn output_transform_avx2(
+    m: &[f32],
+    n: usize,
+    first: usize,
+    g: &ConvGeometry,
+    bias: Option<&[f32]>,
+    out: &mut [MaybeUninit<f32>],
+    scratch: &mut Scratch,
+) {
+    output_transform_body::<true>(m, n, first, g, bias, out, scratch)
+}
+
+/// The output transform; `AVX2` (only where the CPU has it) interleaves with intrinsics.
+#[inline(always)]
+fn output_transform_body<const AVX2: bool>(
+    m: &[f32],
+    n: usize,
+    first: usize,
+    g: &ConvGeometry,
+    bias: Option<&[f32]>,
+    out: &mut [MaybeUninit<f32>],
+    scratch: &mut Scratch,
+) {
+    let [oh, ow] = g.out_size();
+    let c_out = g.channels_out();
+    let [th, tw] = tiles(g);
+    let t = th * tw;
+    scratch.fit(g);
+    // 8 arrays down the rows (s0..s3, d0..d3), then the 4 outputs of each tile.
+    let (sd, ys) = scratch.samples[..12 * t].split_at_mut(8 * t);
+    for (o, plane) in out.chunks_exact_mut(oh * ow).enumerate() {
+        let b = bias.map_or(0.0, |b| b[o]);
+        let r: [&[f32]; 16] = std::array::from_fn(|e| &m[(e * c_out + o) * n + first..][..t]);
+        let (y00, rest) = ys.split_at_mut(t);
+        let (y01, rest) = rest.split_at_mut(t);
+        let (y10, y11) = rest.split_at_mut(t);
+        #[cfg(target_arch = "x86_64")]
+        let done = if AVX2 {
+            // SAFETY: `AVX2` only where the CPU has it (the callers check).
+            unsafe { avx2::output_tiles(r, b, [&mut *y00, &mut *y01, &mut *y10, &mut *y11]) }
+        } else {
+            0
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
+        // The rest (all of it without AVX2): down the rows into s0..s3 and d0..d3, then along.
+        let r = r.map(|row| &row[done..]);
+        let rest = t - done;
+        for j in 0..4 {
+            let (s, d) = sd[2 * j * rest..2 * (j + 1) * rest].split_at_mut(rest);
+            map3(s, r[j], r[4 + j], r[8 + j], |a, b, c| a + b + c);
+            map3(d, r[4 + j], r[8 + j], r[12 + j], |a, b, c| a - b - c);
+        }
+        let at = |k: usize| &sd[k * rest..(k + 1) * rest];
+        let (s, d) = ([at(0), at(2), at(4), at(6)], [at(1), at(3), at(5), at(7)]);
+        map3(&mut y00[done..], s[0], s[1], s[2], |a, c, e| a + c + e + b);
+        map3(&mut y01[done..], s[1], s[2], s[3], |a, c, e| a - c - e + b);
+        map3(&mut y10[done..], d[0], d[1], d[2], |a, c, e| a + c + e + b);
+        map3(&mut y11[done..], d[1], d[2], d[3], |a, c, e| a - c - e + b);
+        for ty in 0..th {
+            let tiles = ty * tw..(ty + 1) * tw;
+            for (dy, (left, right)) in [
+                (&y00[tiles.clone()], &y01[tiles.clone()]),
+                (&y10[tiles.clone()], &y11[tiles]),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let oy = 2 * ty + dy;
+                if oy >= oh {
+                    break;
+                }
+                let mut dst = &mut plane[oy * ow..(oy + 1) * ow];
+                let (mut left, mut right) = (left, right);
+                #[cfg(target_arch = "x86_64")]
+                if AVX2 {
+                    // SAFETY: `AVX2` only where the CPU has it (the callers check).
+                    let done = unsafe { avx2::interleave(left, right, dst) };
+                    (left, right, dst) = (&left[done..], &right[done..], &mut dst[2 * done..]);
+                }
+                let mut pairs = dst.chunks_exact_mut(2);
+                for ((pair, &l), &r) in (&mut pairs).zip(left).zip(right) {
+                    pair[0].write(l);
+                    pair[1].write(r);
+                }
+                if let [last] = pairs.into_remainder() {
+                    last.write(left[left.len() - 1]);
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Each thread's transformed inputs, GEMM outputs and transform scratch, grown to the
+    /// largest layer seen and then reused.
+    static BUFFERS: RefCell<(Vec<f32>, Vec<f32>, Scratch)> = RefCell::default();
+}
+
+/// The convolution `[batch, c_out, oh, ow]` of `input` `[batch, c_in, h, w]` with 3x3 `weight`
+/// `[c_out, c_in, 3, 3]`, plus `bias`, for a geometry [`covers`] accepts.
+pub(crate) fn forward(
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    g: &ConvGeometry,
+) -> Vec<f32> {
+    g.check(input);
+    assert!(covers(g), "not a Winograd geometry: {g:?}");
+    assert_eq!(weight.len(), g.weight_len(), "weight length");
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), g.channels_out(), "bias length");
+    }
+    let (c_in, c_out) = (g.channels_in(), g.channels_out());
+    let u = weight_transform(weight, c_out, c_in);
+    let [th, tw] = tiles(g);
+    let per_image = th * tw;
+    let group = TILES_PER_GEMM.div_ceil(per_image).max(1);
+    let (in_len, out_len) = (g.input_len(), g.output_len());
+    let len = g.batch() * out_len;
+    let fill = |output: &mut [MaybeUninit<f32>]| {
+        output
+            .par_chunks_mut(group * out_len)
+            .zip(input.par_chunks(group * in_len))
+            .for_each(|(outs, images)| {
+                let n = images.len() / in_len * per_image;
+                BUFFERS.with_borrow_mut(|(v, m, scratch)| {
+                    if v.len() < 16 * c_in * n {
+                        v.resize(16 * c_in * n, 0.0);
+                    }
+                    if m.len() < 16 * c_out * n {
+                        m.resize(16 * c_out * n, 0.0);
+                    }
+                    let (v, m) = (&mut v[..16 * c_in * n], &mut m[..16 * c_out * n]);
+                    for (i, image) in images.chunks_exact(in_len).enumerate() {
+                        input_transform(image, g, v, n, i * per_image, scratch);
+                    }
+                    for ((u, v), m) in u
+                        .chunks_exact(c_out * c_in)
+                        .zip(v.chunks_exact(c_in * n))
+                        .zip(m.chunks_exact_mut(c_out * n))
+                    {
+                        // SAFETY: `m` is an exclusively borrowed, initialized c_out x n matrix.
+                        unsafe { gemm_into(m.as_mut_ptr(), u, v, [c_out, c_in, n], false, false) };
+                    }
+                    for (i, out) in outs.chunks_exact_mut(out_len).enumerate() {
+                        output_transform(m, n, i * per_image, g, bias, out, scratch);
+                    }
+                });
+            });
+    };
+    // SAFETY: `output` is `batch` chunks of `out_len`, zipped group by group with the `batch`
+    // images, and `output_transform` writes every pixel of every plane of its chunk (the tiles
+    // cover the output).
+    unsafe { super::fully_written(len, fill) }
+}
+
+/// The geometry whose forward pass is `g`'s input gradient: the output's gradient convolved
+/// with the kernels flipped and transposed, padded by `2 - padding` (a 3x3 kernel).
+pub(crate) fn transposed(g: &ConvGeometry) -> ConvGeometry {
+    let [ph, pw] = g.padding();
+    ConvGeometry::new(
+        g.batch(),
+        g.channels_out(),
+        g.out_size(),
+        g.channels_in(),
+        [3, 3],
+        [2 - ph, 2 - pw],
+    )
+    .expect("the transpose of a valid 3x3 geometry is valid")
+}
+
+/// Gradient of the input `[batch, c_in, h, w]` for a geometry [`covers_input_grad`] accepts:
+/// [`forward`] of the output's gradient with `weight[o][c][ky][kx]` moved to
+/// `[c][o][2 - ky][2 - kx]`, under [`transposed`]`(g)`.
+pub(crate) fn input_grad(output_grad: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    assert!(covers_input_grad(g), "not a Winograd geometry: {g:?}");
+    assert_eq!(weight.len(), g.weight_len(), "weight length");
+    let (c_in, c_out) = (g.channels_in(), g.channels_out());
+    let mut flipped = vec![0.0f32; weight.len()];
+    for (oc, kernel) in weight.chunks_exact(9).enumerate() {
+        let (o, c) = (oc / c_in, oc % c_in);
+        let dst = &mut flipped[(c * c_out + o) * 9..][..9];
+        for (d, &w) in dst.iter_mut().zip(kernel.iter().rev()) {
+            *d = w;
+        }
+    }
+    forward(output_grad, &flipped, None, &transposed(g))
+}
+
+/// `Z = A dY Aᵀ` of every 2x2 tile of `output_grad` `[c_out, oh, ow]` (0 past its edges), into
+/// columns `first..first + tiles` of `z` `[16][c_out][n]`: the gradient of `U ⊙ V` under
+/// [`output_transform`]. `A = [[1, 0], [1, 1], [1, -1], [0, -1]]`.
+fn grad_transform(
+    output_grad: &[f32],
+    g: &ConvGeometry,
+    z: &mut [f32],
+    n: usize,
+    first: usize,
+    scratch: &mut Scratch,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::Simd::current() >= super::Simd::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { grad_transform_avx2(output_grad, g, z, n, first, scratch) };
+    }
+    grad_transform_body::<false>(output_grad, g, z, n, first, scratch)
+}
+
+/// [`grad_transform_body`] compiled for AVX2 (the same operations, so the same bits).
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn grad_transform_avx2(
+    output_grad: &[f32],
+    g: &ConvGeometry,
+    z: &mut [f32],
+    n: usize,
+    first: usize,
+    scratch: &mut Scratch,
+) {
+    grad_transform_body::<true>(output_grad, g, z, n, first, scratch)
+}
+
+/// The gradient's transform; `AVX2` (only where the CPU has it) splits rows with intrinsics.
+#[inline(always)]
+fn grad_transform_body<const AVX2: bool>(
+    output_grad: &[f32],
+    g: &ConvGeometry,
+    z: &mut [f32],
+    n: usize,
+    first: usize,
+    scratch: &mut Scratch,
+) {
+    let [oh, ow] = g.out_size();
+    let c_out = g.channels_out();
+    let [th, tw] = tiles(g);
+    scratch.fit(g);
+    // The even and odd columns of a tile's two rows (a b / c d), then A applied down them.
+    let (split, rows) = scratch.samples[..12 * tw].split_at_mut(4 * tw);
+    let (top, bottom) = split.split_at_mut(2 * tw);
+    for (o, plane) in output_grad.chunks_exact(oh * ow).enumerate() {
+        for ty in 0..th {
+            for (dy, half) in [&mut *top, &mut *bottom].into_iter().enumerate() {
+                let (even, odd) = half.split_at_mut(tw);
+                let oy = 2 * ty + dy;
+                if oy >= oh {
+                    even.fill(0.0);
+                    odd.fill(0.0);
+                    continue;
+                }
+                let mut src = &plane[oy * ow..(oy + 1) * ow];
+                let (mut even, mut odd) = (even, odd);
+                #[cfg(target_arch = "x86_64")]
+                if AVX2 {
+                    // SAFETY: `AVX2` only where the CPU has it (the callers check).
+                    let done = unsafe { avx2::deinterleave(src, even, odd) };
+                    (src, even, odd) = (&src[2 * done..], &mut even[done..], &mut odd[done..]);
+                }
+                let mut pairs = src.chunks_exact(2);
+                for ((pair, e), od) in (&mut pairs).zip(even.iter_mut()).zip(odd.iter_mut()) {
+                    *e = pair[0];
+                    *od = pair[1];
+                }
+                if let [last] = pairs.remainder() {
+                    even[even.len() - 1] = *last;
+                    odd[odd.len() - 1] = 0.0;
+                }
+            }
+            let (a, b) = top.split_at(tw);
+            let (c, d) = bottom.split_at(tw);
+            // Down the rows: [a, b], [a + c, b + d], [a - c, b - d], [-c, -d], as (even, odd).
+            let (r1e, rest) = rows.split_at_mut(tw);
+            let (r1o, rest) = rest.split_at_mut(tw);
+            let (r2e, rest) = rest.split_at_mut(tw);
+            let (r2o, rest) = rest.split_at_mut(tw);
+            let (r3e, r3o) = rest.split_at_mut(tw);
+            map2(r1e, a, c, |a, c| a + c);
+            map2(r1o, b, d, |b, d| b + d);
+            map2(r2e, a, c, |a, c| a - c);
+            map2(r2o, b, d, |b, d| b - d);
+            map2(r3e, c, c, |c, _| -c);
+            map2(r3o, d, d, |d, _| -d);
+            let rows: [(&[f32], &[f32]); 4] = [(a, b), (r1e, r1o), (r2e, r2o), (r3e, r3o)];
+            // Along the columns: [x0, x0 + x1, x0 - x1, -x1].
+            for (i, (x0, x1)) in rows.into_iter().enumerate() {
+                let at = |j: usize| ((4 * i + j) * c_out + o) * n + first + ty * tw;
+                z[at(0)..at(0) + tw].copy_from_slice(x0);
+                map2(&mut z[at(1)..at(1) + tw], x0, x1, |p, q| p + q);
+                map2(&mut z[at(2)..at(2) + tw], x0, x1, |p, q| p - q);
+                map2(&mut z[at(3)..at(3) + tw], x1, x1, |q, _| -q);
+            }
+        }
+    }
+}
+
+/// Images per partial sum of [`weight_grad`]: fixed by the shapes (as im2col's), so that the
+/// sum runs in the same order at any thread count.
+const IMAGES_PER_PARTIAL_SUM: usize = 5;
+
+/// Gradient of the 3x3 weight `[c_out, c_in, 3, 3]` for a geometry [`covers`] accepts, given
+/// the input and the output's gradient: with `V` the inputs' transforms and `Z` the gradient's
+/// ([`grad_transform`]), `dU_e = Σ_tiles Z_e · V_eᵀ` (16 GEMMs summed over the images), and
+/// `dW = Gᵀ dU G`, the gradient of `U = G W Gᵀ`.
+pub(crate) fn weight_grad(input: &[f32], output_grad: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    g.check(input);
+    assert!(covers(g), "not a Winograd geometry: {g:?}");
+    assert_eq!(
+        output_grad.len(),
+        g.batch() * g.output_len(),
+        "gradient length"
+    );
+    let (c_in, c_out) = (g.channels_in(), g.channels_out());
+    let [th, tw] = tiles(g);
+    let per_image = th * tw;
+    let (in_len, out_len) = (g.input_len(), g.output_len());
+    let partial_sums: Vec<Vec<f32>> = output_grad
+        .par_chunks(IMAGES_PER_PARTIAL_SUM * out_len)
+        .zip(input.par_chunks(IMAGES_PER_PARTIAL_SUM * in_len))
+        .map(|(dys, images)| {
+            let n = images.len() / in_len * per_image;
+            let mut du = vec![0.0f32; 16 * c_out * c_in];
+            BUFFERS.with_borrow_mut(|(v, z, scratch)| {
+                if v.len() < 16 * c_in * n {
+                    v.resize(16 * c_in * n, 0.0);
+                }
+                if z.len() < 16 * c_out * n {
+                    z.resize(16 * c_out * n, 0.0);
+                }
+                let (v, z) = (&mut v[..16 * c_in * n], &mut z[..16 * c_out * n]);
+                for (i, (image, dy)) in images
+                    .chunks_exact(in_len)
+                    .zip(dys.chunks_exact(out_len))
+                    .enumerate()
+                {
+                    input_transform(image, g, v, n, i * per_image, scratch);
+                    grad_transform(dy, g, z, n, i * per_image, scratch);
+                }
+                for ((du, v), z) in du
+                    .chunks_exact_mut(c_out * c_in)
+                    .zip(v.chunks_exact(c_in * n))
+                    .zip(z.chunks_exact(c_out * n))
+                {
+                    // SAFETY: `du` is an exclusively borrowed c_out x c_in matrix; `v` is
+                    // `[c_in, n]`, the transposed right-hand side `[n, c_in]`.
+                    unsafe { gemm_into(du.as_mut_ptr(), z, v, [c_out, n, c_in], true, false) };
+                }
+            });
+            du
+        })
+        .collect();
+    let mut du = vec![0.0f32; 16 * c_out * c_in];
+    for partial in partial_sums {
+        du.iter_mut().zip(partial).for_each(|(t, p)| *t += p);
+    }
+    // dW = Gᵀ dU G, Gᵀ = [[1, 1/2, 1/2, 0], [0, 1/2, -1/2, 0], [0, 1/2, 1/2, 1]].
+    let back =
+        |[m0, m1, m2, m3]: [f32; 4]| [m0 + 0.5 * (m1 + m2), 0.5 * (m1 - m2), 0.5 * (m1 + m2) + m3];
+    let mut weight_grad = vec![0.0f32; c_out * c_in * 9];
+    for (oc, dw) in weight_grad.chunks_exact_mut(9).enumerate() {
+        let m = |e: usize| du[e * c_out * c_in + oc];
+        let cols: [[f32; 3]; 4] =
+            std::array::from_fn(|j| back([m(j), m(4 + j), m(8 + j), m(12 + j)]));
+        for ky in 0..3 {
+            let row = back([cols[0][ky], cols[1][ky], cols[2][ky], cols[3][ky]]);
+            dw[3 * ky..3 * ky + 3].copy_from_slice(&row);
+        }
+    }
+    weight_grad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::gemm_conv;
+
+    /// Values in [-1, 1) from a fixed linear congruential sequence.
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The largest difference, relative to the largest magnitude of `reference`.
+    fn relative_error(ours: &[f32], reference: &[f32]) -> f32 {
+        assert_eq!(ours.len(), reference.len());
+        let scale = reference.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let diff = ours
+            .iter()
+            .zip(reference)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        diff / scale
+    }
+
+    /// `(batch, channels_in, [height, width], channels_out, padding)`.
+    type Case = (usize, usize, [usize; 2], usize, [usize; 2]);
+
+    /// Shapes: the complex CNN's second and third convs, odd sizes (cut tiles), every padding,
+    /// batches that leave a partial group.
+    const CASES: [Case; 6] = [
+        (3, 32, [28, 28], 64, [1, 1]),
+        (7, 64, [14, 14], 64, [1, 1]),
+        (2, 8, [7, 9], 11, [1, 1]),
+        (4, 24, [12, 12], 16, [0, 0]),
+        (1, 9, [5, 6], 10, [2, 2]),
+        (5, 8, [3, 3], 8, [0, 1]),
+    ];
+
+    #[test]
+    fn forward_and_gradients_match_the_im2col_kernel_to_float_rounding() {
+        for (i, &(batch, c_in, size, c_out, padding)) in CASES.iter().enumerate() {
+            let g = ConvGeometry::new(batch, c_in, size, c_out, [3, 3], padding).unwrap();
+            assert!(covers(&g) && covers_input_grad(&g));
+            let seed = i as u64 * 4;
+            let input = values(g.batch() * g.input_len(), seed);
+            let weight = values(g.weight_len(), seed + 1);
+            let bias = values(c_out, seed + 2);
+            let dy = values(g.batch() * g.output_len(), seed + 3);
+            let ours = forward(&input, &weight, Some(&bias), &g);
+            let reference = gemm_conv::forward(&input, &weight, Some(&bias), &g);
+            let error = relative_error(&ours, &reference);
+            assert!(error < 2e-6, "forward, case {i}: relative error {error}");
+            let ours = input_grad(&dy, &weight, &g);
+            let reference = gemm_conv::input_grad(&dy, &weight, &g);
+            let error = relative_error(&ours, &reference);
+            assert!(
+                error < 2e-6,
+                "input gradient, case {i}: relative error {error}"
+            );
+            let ours = weight_grad(&input, &dy, &g);
+            let reference = gemm_conv::weight_grad(&input, &dy, &g);
+            let error = relative_error(&ours, &reference);
+            assert!(
+                error < 2e-6,
+                "weight gradient, case {i}: relative error {error}"
+            );
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_input_transform_gives_the_portable_bits() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        for (i, &(batch, c_in, size, c_out, padding)) in CASES.iter().enumerate() {
+            let g = ConvGeometry::new(batch, c_in, size, c_out, [3, 3], padding).unwrap();
+            let image = values(g.input_len(), i as u64);
+            let [th, tw] = tiles(&g);
+            let n = th * tw + 3;
+            let run = |avx2| {
+                let mut v = vec![f32::NAN; 16 * c_in * n];
+                input_transform_with(&image, &g, &mut v, n, 2, &mut Scratch::default(), avx2);
+                v
+            };
+            let (portable, avx2) = (run(false), run(true));
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&portable), bits(&avx2), "case {i}");
+            // The columns around the image's tiles are left as they were.
+            assert!(
+                portable
+                    .chunks_exact(n)
+                    .all(|row| row[..2].iter().chain(&row[n - 1..]).all(|x| x.is_nan()))
+            );
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_output_and_gradient_transforms_give_the_portable_bits() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (i, &(batch, c_in, size, c_out, padding)) in CASES.iter().enumerate() {
+            let g = ConvGeometry::new(batch, c_in, size, c_out, [3, 3], padding).unwrap();
+            let [th, tw] = tiles(&g);
+            let n = th * tw + 3;
+            let m = values(16 * c_out * n, i as u64);
+            let bias = values(c_out, i as u64 + 1);
+            let output = |avx2: bool| {
+                let mut out = vec![MaybeUninit::new(f32::NAN); g.output_len()];
+                let scratch = &mut Scratch::default();
+                if avx2 {
+                    // SAFETY: the CPU has AVX2 (checked above).
+                    unsafe { output_transform_avx2(&m, n, 2, &g, Some(&bias), &mut out, scratch) };
+                } else {
+                    output_transform_body::<false>(&m, n, 2, &g, Some(&bias), &mut out, scratch);
+                }
+                // SAFETY: initialized above (NaN, then overwritten).
+                out.into_iter()
+                    .map(|v| unsafe { v.assume_init() })
+                    .collect::<Vec<f32>>()
+            };
+            let portable = output(false);
+            assert!(
+                portable.iter().all(|v| v.is_finite()),
+                "every output pixel written"
+            );
+            assert_eq!(
+                bits(&portable),
+                bits(&output(true)),
+                "output transform, case {i}"
+            );
+            let dy = values(g.output_len(), i as u64 + 2);
+            let gradient = |avx2: bool| {
+                let mut z = vec![f32::NAN; 16 * c_out * n];
+                let scratch = &mut Scratch::default();
+                if avx2 {
+                    // SAFETY: the CPU has AVX2 (checked above).
+                    unsafe { grad_transform_avx2(&dy, &g, &mut z, n, 2, scratch) };
+                } else {
+                    grad_transform_body::<false>(&dy, &g, &mut z, n, 2, scratch);
+                }
+                z
+            };
+            assert_eq!(
+                bits(&gradient(false)),
+                bits(&gradient(true)),
+                "gradient transform, case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn runs_repeat_bit_for_bit_at_any_thread_count() {
+        let g = ConvGeometry::new(7, 64, [14, 14], 64, [3, 3], [1, 1]).unwrap();
+        let input = values(g.batch() * g.input_len(), 9);
+        let weight = values(g.weight_len(), 10);
+        let run = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| forward(&input, &weight, None, &g))
+        };
+        let one = run(1);
+        assert_eq!(one, run(3));
+        assert_eq!(one, run(1));
+    }
+
+    #[test]
+    fn only_3x3_kernels_with_enough_channels_are_covered() {
+        let geometry = |c_in, c_out, kernel| {
+            ConvGeometry::new(2, c_in, [10, 10], c_out, kernel, [1, 1]).unwrap()
+        };
+        assert!(!covers(&geometry(1, 32, [3, 3])));
+        assert!(covers_input_grad(&geometry(1, 32, [3, 3])));
+        assert!(!covers(&geometry(32, 32, [5, 5])));
+        assert!(!covers_input_grad(&geometry(32, 4, [3, 3])));
+    }
+}
