@@ -1,6 +1,7 @@
 //! Forward and forward+backward of every conv layer in the five models, per compiled backend
-//! with burn's `conv2d`, and on flex with ours (`mnist_lab::kernel::conv2d`, id `flex-ours`),
-//! plus the hand-written reference at batch 1 for scale. Throughput is in FLOPs (criterion shows
+//! with burn's `conv2d`, and on flex with ours (`mnist_lab::kernel::conv2d`, id `flex-ours`;
+//! for 3x3 kernels also `flex-ours-im2col`, ours with Winograd switched off), plus the
+//! hand-written reference at batch 1 for scale. Throughput is in FLOPs (criterion shows
 //! it as elem/s: read Gelem/s as GFLOP/s). Runs with `keep_freed_memory`, as the examples do.
 //!
 //! `cargo bench --bench conv` (add `--features ndarray,wgpu` for the other backends).
@@ -16,6 +17,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use mnist_lab::conv::{Conv2dParams, conv2d_batched, conv2d_flops, output_size};
+use mnist_lab::kernel::ConvAlgorithm;
 use mnist_lab::{BackendKind, kernel};
 
 /// A conv layer of one of the models.
@@ -108,15 +110,16 @@ impl Layer {
     }
 }
 
-/// One kernel to time: burn's `conv2d` on the tensors, or ours through a `Conv2d` module that
-/// holds them (built once, outside the timed loop).
+/// One kernel to time: burn's `conv2d` on the tensors, or ours by one algorithm through a
+/// `Conv2d` module that holds them (built once, outside the timed loop).
 enum Kernel {
     Burn,
-    Ours(Box<Conv2d>),
+    Ours(Box<Conv2d>, ConvAlgorithm),
 }
 
 impl Kernel {
-    /// The kernels to time on `backend` with weight `w` and bias `b`: burn's, and ours on flex.
+    /// The kernels to time on `backend` with weight `w` and bias `b`: burn's, and ours on flex
+    /// (by im2col too where Winograd applies, 3x3 kernels).
     fn all(
         backend: BackendKind,
         layer: &Layer,
@@ -131,7 +134,12 @@ impl Kernel {
                 .init(&w.device());
             module.weight = Param::from_tensor(w.clone());
             module.bias = Some(Param::from_tensor(b.clone()));
-            kernels.push(("flex-ours".to_string(), Kernel::Ours(Box::new(module))));
+            if layer.kernel == 3 {
+                let im2col = Kernel::Ours(Box::new(module.clone()), ConvAlgorithm::Im2col);
+                kernels.push(("flex-ours-im2col".to_string(), im2col));
+            }
+            let ours = Kernel::Ours(Box::new(module), ConvAlgorithm::Winograd);
+            kernels.push(("flex-ours".to_string(), ours));
         }
         kernels
     }
@@ -140,7 +148,11 @@ impl Kernel {
     fn run(&self, layer: &Layer, x: &Tensor<4>, w: &Tensor<4>, b: &Tensor<1>) -> Tensor<4> {
         match self {
             Kernel::Burn => conv2d(x.clone(), w.clone(), Some(b.clone()), layer.options()),
-            Kernel::Ours(module) => kernel::conv2d(module, x.clone()),
+            Kernel::Ours(module, algorithm) => {
+                // Stays set for the backward pass that follows in the same iteration.
+                kernel::set_conv_algorithm(*algorithm);
+                kernel::conv2d(module, x.clone())
+            }
         }
     }
 }

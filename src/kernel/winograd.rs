@@ -511,6 +511,25 @@ thread_local! {
     static BUFFERS: RefCell<(Vec<f32>, Vec<f32>, Scratch)> = RefCell::default();
 }
 
+/// Runs `f` on this thread's buffers: the inputs' transforms `[16][c_in][n]`, the GEMMs'
+/// outputs (or the gradient's transforms) `[16][c_out][n]`, and the scratch space.
+fn with_buffers<R>(
+    [c_in, c_out]: [usize; 2],
+    n: usize,
+    f: impl FnOnce(&mut [f32], &mut [f32], &mut Scratch) -> R,
+) -> R {
+    BUFFERS.with_borrow_mut(|(v, m, scratch)| {
+        let (v_len, m_len) = (16 * c_in * n, 16 * c_out * n);
+        if v.len() < v_len {
+            v.resize(v_len, 0.0);
+        }
+        if m.len() < m_len {
+            m.resize(m_len, 0.0);
+        }
+        f(&mut v[..v_len], &mut m[..m_len], scratch)
+    })
+}
+
 /// The convolution `[batch, c_out, oh, ow]` of `input` `[batch, c_in, h, w]` with 3x3 `weight`
 /// `[c_out, c_in, 3, 3]`, plus `bias`, for a geometry [`covers`] accepts.
 pub(crate) fn forward(
@@ -538,14 +557,7 @@ pub(crate) fn forward(
             .zip(input.par_chunks(group * in_len))
             .for_each(|(outs, images)| {
                 let n = images.len() / in_len * per_image;
-                BUFFERS.with_borrow_mut(|(v, m, scratch)| {
-                    if v.len() < 16 * c_in * n {
-                        v.resize(16 * c_in * n, 0.0);
-                    }
-                    if m.len() < 16 * c_out * n {
-                        m.resize(16 * c_out * n, 0.0);
-                    }
-                    let (v, m) = (&mut v[..16 * c_in * n], &mut m[..16 * c_out * n]);
+                with_buffers([c_in, c_out], n, |v, m, scratch| {
                     for (i, image) in images.chunks_exact(in_len).enumerate() {
                         input_transform(image, g, v, n, i * per_image, scratch);
                     }
@@ -736,14 +748,7 @@ pub(crate) fn weight_grad(input: &[f32], output_grad: &[f32], g: &ConvGeometry) 
         .map(|(dys, images)| {
             let n = images.len() / in_len * per_image;
             let mut du = vec![0.0f32; 16 * c_out * c_in];
-            BUFFERS.with_borrow_mut(|(v, z, scratch)| {
-                if v.len() < 16 * c_in * n {
-                    v.resize(16 * c_in * n, 0.0);
-                }
-                if z.len() < 16 * c_out * n {
-                    z.resize(16 * c_out * n, 0.0);
-                }
-                let (v, z) = (&mut v[..16 * c_in * n], &mut z[..16 * c_out * n]);
+            with_buffers([c_in, c_out], n, |v, z, scratch| {
                 for (i, (image, dy)) in images
                     .chunks_exact(in_len)
                     .zip(dys.chunks_exact(out_len))
