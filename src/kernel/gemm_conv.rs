@@ -175,6 +175,23 @@ impl ConvGeometry {
         self.channels_out * self.patch_len()
     }
 
+    /// Panics unless `output_grad` is the gradient of a whole batch's output.
+    pub(crate) fn check_output_grad(&self, output_grad: &[f32]) {
+        assert_eq!(
+            output_grad.len(),
+            self.batch * self.output_len(),
+            "gradient length"
+        );
+    }
+
+    /// Panics unless `weight` (and `bias`, where given) have this convolution's lengths.
+    pub(crate) fn check_weights(&self, weight: &[f32], bias: Option<&[f32]>) {
+        assert_eq!(weight.len(), self.weight_len(), "weight length");
+        if let Some(bias) = bias {
+            assert_eq!(bias.len(), self.channels_out, "bias length");
+        }
+    }
+
     /// Panics unless the geometry is one [`Self::new`] accepts (a geometry is built only there;
     /// this guards the unsafe GEMM all the same) and `input` is a whole batch.
     pub(crate) fn check(&self, input: &[f32]) {
@@ -360,10 +377,7 @@ pub(crate) fn forward(
     g: &ConvGeometry,
 ) -> Vec<f32> {
     g.check(input);
-    assert_eq!(weight.len(), g.weight_len(), "weight length");
-    if let Some(bias) = bias {
-        assert_eq!(bias.len(), g.channels_out, "bias length");
-    }
+    g.check_weights(weight, bias);
     let [oh, ow] = g.out_size();
     let spatial = oh * ow;
     let len = g.batch * g.output_len();
@@ -411,23 +425,28 @@ pub(crate) fn forward(
 /// rayon's work stealing, so that the sum is added up in the same order on every run at any
 /// thread count: training on one machine repeats bit for bit. (Not across CPUs: `gemm` picks its
 /// kernels and block sizes from the CPU it runs on.)
-const IMAGES_PER_PARTIAL_SUM: usize = 5;
+pub(crate) const IMAGES_PER_PARTIAL_SUM: usize = 5;
+
+/// The sum of `partials`, each `len` long, added up in their order (see
+/// [`IMAGES_PER_PARTIAL_SUM`]).
+pub(crate) fn sum_in_order(partials: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
+    let mut total = vec![0.0f32; len];
+    for partial in partials {
+        total.iter_mut().zip(partial).for_each(|(t, p)| *t += p);
+    }
+    total
+}
 
 /// Gradient of the weight `[channels_out, channels_in, kh, kw]`, given the input and the
 /// gradient of the output: the sum over images of `dY · patchesᵀ`.
 pub(crate) fn weight_grad(input: &[f32], output_grad: &[f32], g: &ConvGeometry) -> Vec<f32> {
     g.check(input);
-    assert_eq!(
-        output_grad.len(),
-        g.batch * g.output_len(),
-        "gradient length"
-    );
+    g.check_output_grad(output_grad);
     let [oh, ow] = g.out_size();
     let spatial = oh * ow;
-    let mut total = vec![0.0f32; g.weight_len()];
     if g.batch == 0 || spatial == 0 || g.channels_out == 0 || g.input_len() == 0 {
         // No image, no output pixel, or only padding to multiply: the gradient is 0.
-        return total;
+        return vec![0.0f32; g.weight_len()];
     }
     let partial_sums: Vec<Vec<f32>> = output_grad
         .par_chunks(IMAGES_PER_PARTIAL_SUM * g.output_len())
@@ -446,10 +465,7 @@ pub(crate) fn weight_grad(input: &[f32], output_grad: &[f32], g: &ConvGeometry) 
             dw
         })
         .collect();
-    for partial in partial_sums {
-        total.iter_mut().zip(partial).for_each(|(t, p)| *t += p);
-    }
-    total
+    sum_in_order(partial_sums, g.weight_len())
 }
 
 /// Gradient of the bias `[channels_out]`: the output's gradient summed over images and pixels
@@ -457,11 +473,7 @@ pub(crate) fn weight_grad(input: &[f32], output_grad: &[f32], g: &ConvGeometry) 
 /// batch and channel axes of the gradient first: a copy of the whole activation.
 pub(crate) fn bias_grad(output_grad: &[f32], g: &ConvGeometry) -> Vec<f32> {
     g.check_geometry();
-    assert_eq!(
-        output_grad.len(),
-        g.batch * g.output_len(),
-        "gradient length"
-    );
+    g.check_output_grad(output_grad);
     let [oh, ow] = g.out_size();
     let spatial = oh * ow;
     let mut sums = vec![0.0f64; g.channels_out];
@@ -486,12 +498,8 @@ pub(crate) fn bias_grad(output_grad: &[f32], g: &ConvGeometry) -> Vec<f32> {
 /// the simple CNN's 8x8 maps: 75% zeros, each multiplied in the GEMM).
 pub(crate) fn input_grad(output_grad: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
     g.check_geometry();
-    assert_eq!(
-        output_grad.len(),
-        g.batch * g.output_len(),
-        "gradient length"
-    );
-    assert_eq!(weight.len(), g.weight_len(), "weight length");
+    g.check_output_grad(output_grad);
+    g.check_weights(weight, None);
     let [oh, ow] = g.out_size();
     let spatial = oh * ow;
     let (patch_len, c_out) = (g.patch_len(), g.channels_out);

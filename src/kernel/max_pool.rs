@@ -118,14 +118,14 @@ fn unpool_row_2x2(
     [dx_top, dx_bottom]: [&mut [MaybeUninit<f32>]; 2],
 ) {
     #[cfg(target_arch = "x86_64")]
-    let level = super::Simd::current();
-    #[cfg(target_arch = "x86_64")]
-    if level == super::Simd::Widest && std::arch::is_x86_feature_detected!("avx512f") {
+    if super::Simd::current() == super::Simd::Widest
+        && std::arch::is_x86_feature_detected!("avx512f")
+    {
         // SAFETY: the CPU has AVX-512F (the function checks the slices' lengths itself).
         return unsafe { avx512::unpool_row([top, bottom], grad, [dx_top, dx_bottom]) };
     }
     #[cfg(target_arch = "x86_64")]
-    if level >= super::Simd::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
+    if super::avx2_allowed() {
         // SAFETY: the CPU has AVX2 (the function checks the slices' lengths itself).
         return unsafe { avx2::unpool_row([top, bottom], grad, [dx_top, dx_bottom]) };
     }

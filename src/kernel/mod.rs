@@ -92,6 +92,16 @@ impl Simd {
     }
 }
 
+/// Whether our kernels may use AVX2 here: [`Simd::current`] allows it and the CPU has it
+/// (never off x86-64).
+#[cfg(feature = "flex")]
+fn avx2_allowed() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return Simd::current() >= Simd::Avx2 && std::arch::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 mod alloc;
 // The slice kernels are crate-private: they trust the geometry the extension builds from real
 // tensors (each still asserts what its unsafe code relies on).

@@ -20,7 +20,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::gemm_conv::{ConvGeometry, gemm_into};
+use super::gemm_conv::{ConvGeometry, IMAGES_PER_PARTIAL_SUM, gemm_into, sum_in_order};
 
 /// Fewer input channels than this stay with im2col: each of the 16 GEMMs would sum fewer
 /// products than the transforms cost (the complex CNN's first layer has one input channel).
@@ -132,12 +132,7 @@ fn input_transform(
     first: usize,
     scratch: &mut Scratch,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    let avx2 =
-        super::Simd::current() >= super::Simd::Avx2 && std::arch::is_x86_feature_detected!("avx2");
-    #[cfg(not(target_arch = "x86_64"))]
-    let avx2 = false;
-    input_transform_with(image, g, v, n, first, scratch, avx2)
+    input_transform_with(image, g, v, n, first, scratch, super::avx2_allowed())
 }
 
 /// [`input_transform`] by the AVX2 intrinsics when `avx2` (which the CPU must have), else by
@@ -164,22 +159,24 @@ fn input_transform_with(
     // `2 th + 2 >= oh + 2 = h + 2 ph` keep the image inside.
     padded.fill(0.0);
     let (rows_in, cols_in) = (h.min(pr - ph), w.min(pc - pw));
+    // The last row written, element 15 of the last channel, ends inside `v`.
+    assert!(
+        (16 * c_in - 1) * n + first + th * tw <= v.len(),
+        "the transformed tiles fit in v"
+    );
+    #[cfg(target_arch = "x86_64")]
+    assert!(
+        !avx2 || std::arch::is_x86_feature_detected!("avx2"),
+        "the CPU has AVX2"
+    );
     for (c, plane) in image.chunks_exact(h * w).enumerate() {
         for (y, src) in plane.chunks_exact(w).take(rows_in).enumerate() {
             let at = (y + ph) * pc + pw;
             padded[at..at + cols_in].copy_from_slice(&src[..cols_in]);
         }
         let rows: [usize; 16] = std::array::from_fn(|e| (e * c_in + c) * n + first);
-        assert!(
-            rows[15] + th * tw <= v.len(),
-            "the transformed tiles fit in v"
-        );
         #[cfg(target_arch = "x86_64")]
         if avx2 {
-            assert!(
-                std::arch::is_x86_feature_detected!("avx2"),
-                "the CPU has AVX2"
-            );
             // SAFETY: the CPU has AVX2; `padded` holds the `pr x pc` plane and the slack, and
             // every output row `rows[e]..rows[e] + th * tw` lies in `v` (both checked above).
             unsafe { avx2::tile_rows(padded, [th, tw], v, rows) };
@@ -399,7 +396,7 @@ fn output_transform(
     scratch: &mut Scratch,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if super::Simd::current() >= super::Simd::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
+    if super::avx2_allowed() {
         // SAFETY: the CPU has AVX2 (checked just above).
         return unsafe { output_transform_avx2(m, n, first, g, bias, out, scratch) };
     }
@@ -530,6 +527,28 @@ fn with_buffers<R>(
     })
 }
 
+/// The 16 GEMMs of the transform's elements: `dst_e [m, n] = lhs_e [m, k] · rhs_e` for each
+/// element `e`, `rhs_e` being `[k, n]` or, with `rhs_transposed`, `[n, k]`; each argument holds
+/// the 16 matrices one after another.
+fn element_gemms(
+    dst: &mut [f32],
+    lhs: &[f32],
+    rhs: &[f32],
+    [m, k, n]: [usize; 3],
+    rhs_transposed: bool,
+) {
+    assert_eq!(dst.len(), 16 * m * n, "dst length");
+    for ((dst, lhs), rhs) in dst
+        .chunks_exact_mut(m * n)
+        .zip(lhs.chunks_exact(m * k))
+        .zip(rhs.chunks_exact(k * n))
+    {
+        // SAFETY: `dst` is an exclusively borrowed, initialized m x n matrix (`gemm_into`
+        // checks the operands' lengths).
+        unsafe { gemm_into(dst.as_mut_ptr(), lhs, rhs, [m, k, n], rhs_transposed, false) };
+    }
+}
+
 /// The convolution `[batch, c_out, oh, ow]` of `input` `[batch, c_in, h, w]` with 3x3 `weight`
 /// `[c_out, c_in, 3, 3]`, plus `bias`, for a geometry [`covers`] accepts.
 pub(crate) fn forward(
@@ -540,10 +559,7 @@ pub(crate) fn forward(
 ) -> Vec<f32> {
     g.check(input);
     assert!(covers(g), "not a Winograd geometry: {g:?}");
-    assert_eq!(weight.len(), g.weight_len(), "weight length");
-    if let Some(bias) = bias {
-        assert_eq!(bias.len(), g.channels_out(), "bias length");
-    }
+    g.check_weights(weight, bias);
     let (c_in, c_out) = (g.channels_in(), g.channels_out());
     let u = weight_transform(weight, c_out, c_in);
     let [th, tw] = tiles(g);
@@ -561,14 +577,7 @@ pub(crate) fn forward(
                     for (i, image) in images.chunks_exact(in_len).enumerate() {
                         input_transform(image, g, v, n, i * per_image, scratch);
                     }
-                    for ((u, v), m) in u
-                        .chunks_exact(c_out * c_in)
-                        .zip(v.chunks_exact(c_in * n))
-                        .zip(m.chunks_exact_mut(c_out * n))
-                    {
-                        // SAFETY: `m` is an exclusively borrowed, initialized c_out x n matrix.
-                        unsafe { gemm_into(m.as_mut_ptr(), u, v, [c_out, c_in, n], false, false) };
-                    }
+                    element_gemms(m, &u, v, [c_out, c_in, n], false);
                     for (i, out) in outs.chunks_exact_mut(out_len).enumerate() {
                         output_transform(m, n, i * per_image, g, bias, out, scratch);
                     }
@@ -601,7 +610,7 @@ pub(crate) fn transposed(g: &ConvGeometry) -> ConvGeometry {
 /// `[c][o][2 - ky][2 - kx]`, under [`transposed`]`(g)`.
 pub(crate) fn input_grad(output_grad: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
     assert!(covers_input_grad(g), "not a Winograd geometry: {g:?}");
-    assert_eq!(weight.len(), g.weight_len(), "weight length");
+    g.check_weights(weight, None);
     let (c_in, c_out) = (g.channels_in(), g.channels_out());
     let mut flipped = vec![0.0f32; weight.len()];
     for (oc, kernel) in weight.chunks_exact(9).enumerate() {
@@ -626,7 +635,7 @@ fn grad_transform(
     scratch: &mut Scratch,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if super::Simd::current() >= super::Simd::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
+    if super::avx2_allowed() {
         // SAFETY: the CPU has AVX2 (checked just above).
         return unsafe { grad_transform_avx2(output_grad, g, z, n, first, scratch) };
     }
@@ -722,10 +731,6 @@ fn grad_transform_body<const AVX2: bool>(
     }
 }
 
-/// Images per partial sum of [`weight_grad`]: fixed by the shapes (as im2col's), so that the
-/// sum runs in the same order at any thread count.
-const IMAGES_PER_PARTIAL_SUM: usize = 5;
-
 /// Gradient of the 3x3 weight `[c_out, c_in, 3, 3]` for a geometry [`covers`] accepts, given
 /// the input and the output's gradient: with `V` the inputs' transforms and `Z` the gradient's
 /// ([`grad_transform`]), `dU_e = Σ_tiles Z_e · V_eᵀ` (16 GEMMs summed over the images), and
@@ -733,11 +738,7 @@ const IMAGES_PER_PARTIAL_SUM: usize = 5;
 pub(crate) fn weight_grad(input: &[f32], output_grad: &[f32], g: &ConvGeometry) -> Vec<f32> {
     g.check(input);
     assert!(covers(g), "not a Winograd geometry: {g:?}");
-    assert_eq!(
-        output_grad.len(),
-        g.batch() * g.output_len(),
-        "gradient length"
-    );
+    g.check_output_grad(output_grad);
     let (c_in, c_out) = (g.channels_in(), g.channels_out());
     let [th, tw] = tiles(g);
     let per_image = th * tw;
@@ -757,23 +758,13 @@ pub(crate) fn weight_grad(input: &[f32], output_grad: &[f32], g: &ConvGeometry) 
                     input_transform(image, g, v, n, i * per_image, scratch);
                     grad_transform(dy, g, z, n, i * per_image, scratch);
                 }
-                for ((du, v), z) in du
-                    .chunks_exact_mut(c_out * c_in)
-                    .zip(v.chunks_exact(c_in * n))
-                    .zip(z.chunks_exact(c_out * n))
-                {
-                    // SAFETY: `du` is an exclusively borrowed c_out x c_in matrix; `v` is
-                    // `[c_in, n]`, the transposed right-hand side `[n, c_in]`.
-                    unsafe { gemm_into(du.as_mut_ptr(), z, v, [c_out, n, c_in], true, false) };
-                }
+                // `v` is `[c_in, n]`: the transposed right-hand side `[n, c_in]`.
+                element_gemms(&mut du, z, v, [c_out, n, c_in], true);
             });
             du
         })
         .collect();
-    let mut du = vec![0.0f32; 16 * c_out * c_in];
-    for partial in partial_sums {
-        du.iter_mut().zip(partial).for_each(|(t, p)| *t += p);
-    }
+    let du = sum_in_order(partial_sums, 16 * c_out * c_in);
     // dW = Gᵀ dU G, Gᵀ = [[1, 1/2, 1/2, 0], [0, 1/2, -1/2, 0], [0, 1/2, 1/2, 1]].
     let back =
         |[m0, m1, m2, m3]: [f32; 4]| [m0 + 0.5 * (m1 + m2), 0.5 * (m1 - m2), 0.5 * (m1 + m2) + m3];
