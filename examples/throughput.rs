@@ -35,6 +35,12 @@ struct Args {
     /// The complex CNN's batch-norm kernel (after the convs): `ours` (on flex) or `burn`.
     #[arg(long, default_value_t = KernelImpl::Ours)]
     norm: KernelImpl,
+    /// The dropout masks' generator (MLP, provided and complex CNN): `ours` (Philox) or `burn`.
+    #[arg(long, default_value_t = KernelImpl::Ours)]
+    dropout: KernelImpl,
+    /// The fully connected layers' kernel: `ours` (on flex) or `burn`.
+    #[arg(long, default_value_t = KernelImpl::Ours)]
+    linear: KernelImpl,
     /// Untimed training batches first.
     #[arg(long, default_value_t = ThroughputPlan::default().warmup_batches)]
     warmup: usize,
@@ -59,6 +65,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     set_conv_algorithm(args.conv_algorithm);
     set_kernel(Op::MaxPool2d, args.pool);
     set_kernel(Op::BatchNorm, args.norm);
+    set_kernel(Op::Dropout, args.dropout);
+    set_kernel(Op::Linear, args.linear);
     let data = MnistDataset::train(&args.common.locate_data()?)?;
     let plan = ThroughputPlan {
         warmup_batches: args.warmup,

@@ -1,15 +1,17 @@
 //! Our kernels (`mnist_lab::kernel`) against burn's on flex: the convolution's output and the
 //! gradients of input, weight and bias for every conv layer shape of the report's networks; max
 //! pooling's output and input gradient; batch norm in training (output, gradients, running
-//! statistics) and inference; the fallbacks to burn's kernels; and a complex CNN trained on the
-//! real slice with ours and with burn's.
+//! statistics) and inference; the fully connected layer's output and three gradients; the
+//! fallbacks to burn's kernels; dropout's counter-based masks
+//! against burn's generator; and a complex CNN trained on the real slice with ours and with
+//! burn's.
 
 mod common;
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, DropoutConfig, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, TensorData};
 use mnist_lab::data::MnistDataset;
 use mnist_lab::kernel::{self, KernelImpl, Op, set_kernel};
@@ -368,6 +370,7 @@ impl Drop for RestoreOurKernels {
         set_kernel(Op::Conv2d, KernelImpl::Ours);
         set_kernel(Op::MaxPool2d, KernelImpl::Ours);
         set_kernel(Op::BatchNorm, KernelImpl::Ours);
+        set_kernel(Op::Dropout, KernelImpl::Ours);
     }
 }
 
@@ -762,5 +765,128 @@ fn results_do_not_depend_on_the_thread_count() {
             &t[1],
             &format!("weights, 1 vs {threads} threads"),
         );
+    }
+}
+
+/// Dropout by our generator: the same seed gives the same mask on each backend, the gradient is
+/// the mask, the kept share is `1 - prob`, and a different seed or call gives another mask; with
+/// burn's generator chosen it is burn's `Dropout::forward`, bit for bit.
+#[test]
+fn dropout_masks_are_seeded_scaled_and_their_own_gradient() {
+    let _serial = serial();
+    let _restore = RestoreOurKernels;
+    let layer = DropoutConfig::new(0.2).init();
+    for (backend, device) in common::compiled_devices() {
+        let device = device.autodiff();
+        let x = Tensor::<2>::ones([50, 512], &device).require_grad();
+        let run = |seed| {
+            device.seed(seed);
+            expect_runs(Op::Dropout, 1, "dropout", || {
+                kernel::dropout(&layer, x.clone())
+            })
+        };
+        let y = run(11);
+        let grads = y.clone().sum().backward();
+        let y = values(y);
+        // Each value is 0 or 1 / 0.8 (as f32), and the gradient of sum(y) by x is y itself.
+        let scale = (1.0 / 0.8f64) as f32;
+        assert!(y.iter().all(|&v| v == 0.0 || v == scale), "{backend}");
+        assert_eq!(values(x.grad(&grads).unwrap()), y, "{backend}: gradient");
+        let kept = y.iter().filter(|&&v| v != 0.0).count() as f64 / y.len() as f64;
+        // 25,600 draws: a standard deviation of 0.0025.
+        assert!((kept - 0.8).abs() < 0.0125, "{backend}: kept {kept}");
+        assert_eq!(values(run(11)), y, "{backend}: same seed, same mask");
+        assert_ne!(values(run(12)), y, "{backend}: another seed");
+        device.seed(11);
+        let _ = kernel::dropout(&layer, x.clone());
+        assert_ne!(
+            values(kernel::dropout(&layer, x.clone())),
+            y,
+            "{backend}: the second call of a seed draws another key"
+        );
+    }
+
+    // burn's generator, as burn's layer draws it.
+    let device = Device::flex().autodiff();
+    let x = tensor([4, 3, 8, 8], 5, &device);
+    set_kernel(Op::Dropout, KernelImpl::Burn);
+    device.seed(3);
+    let ours_off = expect_runs(Op::Dropout, 0, "burn's dropout", || {
+        kernel::dropout(&layer, x.clone())
+    });
+    device.seed(3);
+    assert_same_bits(
+        &values(ours_off),
+        &values(layer.forward(x)),
+        "burn's dropout",
+    );
+}
+
+/// The fully connected layer by our kernel against burn's `Linear::forward`: output and the
+/// gradients of input, weight and bias, on the report's layer shapes (and odd ones); a layer
+/// without bias, and other backends, are burn's.
+#[test]
+fn linear_matches_burn_forward_and_gradients() {
+    let _serial = serial();
+    let _restore = RestoreOurKernels;
+    let device = Device::flex().autodiff();
+    for (rows, d_in, d_out) in [
+        (50, 784, 512),
+        (50, 512, 10),
+        (100, 3136, 512),
+        (1, 320, 50),
+        (3, 5, 7),
+    ] {
+        let layer = LinearConfig::new(d_in, d_out).init(&device);
+        let x = tensor([rows, d_in, 1, 1], rows + d_in, &device).reshape([rows, d_in]);
+        let r = tensor([rows, d_out, 1, 1], d_out, &device).reshape([rows, d_out]);
+        let run = |ours: bool| {
+            set_kernel(
+                Op::Linear,
+                if ours {
+                    KernelImpl::Ours
+                } else {
+                    KernelImpl::Burn
+                },
+            );
+            let x = x.clone().require_grad();
+            let expected_runs = if ours { 4 } else { 0 };
+            let y = expect_runs(Op::Linear, expected_runs, "linear", || {
+                let y = kernel::linear(&layer, x.clone());
+                let grads = (y.clone() * r.clone()).sum().backward();
+                let dw = layer.weight.grad(&grads).unwrap();
+                let db = layer.bias.as_ref().unwrap().grad(&grads).unwrap();
+                [
+                    values(y),
+                    values(x.grad(&grads).unwrap()),
+                    values(dw),
+                    values(db),
+                ]
+            });
+            y
+        };
+        let (ours, burns) = (run(true), run(false));
+        let context = format!("{rows}x{d_in}x{d_out}");
+        assert_each_close(["y", "dx", "dw", "db"], &ours, &burns, 1e-5, &context);
+    }
+    set_kernel(Op::Linear, KernelImpl::Ours);
+    // No bias: burn's.
+    let layer = LinearConfig::new(6, 4).with_bias(false).init(&device);
+    let x = tensor([2, 6, 1, 1], 1, &device).reshape([2, 6]);
+    let y = expect_runs(Op::Linear, 0, "no bias", || {
+        kernel::linear(&layer, x.clone())
+    });
+    assert_same_bits(&values(y), &values(layer.forward(x)), "no bias");
+    // Other backends: burn's, the same values.
+    for (backend, other) in common::compiled_devices() {
+        if backend == BackendKind::Flex {
+            continue;
+        }
+        let layer = LinearConfig::new(6, 4).init(&other);
+        let x = tensor([2, 6, 1, 1], 1, &other).reshape([2, 6]);
+        let y = expect_runs(Op::Linear, 0, "other backend", || {
+            kernel::linear(&layer, x.clone())
+        });
+        assert_same_bits(&values(y), &values(layer.forward(x)), &format!("{backend}"));
     }
 }

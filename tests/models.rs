@@ -154,7 +154,7 @@ fn dropout_is_off_in_inference_unless_the_report_quirk_is_asked_for() {
         "dropout stays on at test time"
     );
 
-    // On the training device, burn's dropout is active for both.
+    // On the training device, dropout is active for both.
     let ad = device.clone().autodiff();
     let train_model = Model::ComplexMlp(ComplexMlpConfig::new().init(&ad));
     let x = Tensor::<4>::random([8, 1, 28, 28], Distribution::Normal(0.0, 1.0), &ad);

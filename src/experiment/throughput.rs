@@ -59,6 +59,10 @@ pub struct Throughput {
     pub pool: KernelImpl,
     /// Whose batch-norm kernel the complex CNN ran ([`crate::kernel::batch_norm`]).
     pub norm: KernelImpl,
+    /// Whose generator drew the dropout masks ([`crate::kernel::dropout`]).
+    pub dropout: KernelImpl,
+    /// Whose kernel ran the fully connected layers ([`crate::kernel::linear`]).
+    pub linear: KernelImpl,
     /// Median training images/s at batch 50.
     pub train_images_per_sec: f64,
     /// Median inference images/s at batch 100.
@@ -73,14 +77,15 @@ pub struct Throughput {
 
 impl std::fmt::Display for Throughput {
     /// One line: `model=complex_cnn backend=flex threads=2 conv=ours algorithm=winograd
-    /// pool=ours norm=ours train_img_s=... infer_img_s=... latency_p50_ms=... latency_p99_ms=...
-    /// peak_rss_mb=...`, the PyTorch twin's format (which has no `conv`, `algorithm`, `pool`,
-    /// `norm`).
+    /// pool=ours norm=ours dropout=ours linear=ours train_img_s=... infer_img_s=...
+    /// latency_p50_ms=... latency_p99_ms=... peak_rss_mb=...`, the PyTorch twin's format (which
+    /// has no `conv`, `algorithm`, `pool`, `norm`, `dropout`, `linear`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "model={} backend={} threads={} conv={} algorithm={} pool={} norm={} train_img_s={:.1} \
-             infer_img_s={:.1} latency_p50_ms={:.3} latency_p99_ms={:.3} peak_rss_mb={}",
+            "model={} backend={} threads={} conv={} algorithm={} pool={} norm={} dropout={} \
+             linear={} train_img_s={:.1} infer_img_s={:.1} latency_p50_ms={:.3} \
+             latency_p99_ms={:.3} peak_rss_mb={}",
             self.model,
             self.backend,
             self.threads,
@@ -88,6 +93,8 @@ impl std::fmt::Display for Throughput {
             self.conv_algorithm,
             self.pool,
             self.norm,
+            self.dropout,
+            self.linear,
             self.train_images_per_sec,
             self.infer_images_per_sec,
             self.latency_p50_ms,
@@ -243,6 +250,8 @@ pub fn measure(
         conv_algorithm: conv_algorithm(),
         pool: kernel(Op::MaxPool2d),
         norm: kernel(Op::BatchNorm),
+        dropout: kernel(Op::Dropout),
+        linear: kernel(Op::Linear),
         train_images_per_sec: median(&train_rates).unwrap_or(0.0),
         infer_images_per_sec: median(&infer_rates).unwrap_or(0.0),
         latency_p50_ms: percentile(&latencies, 0.5).unwrap_or(0.0),

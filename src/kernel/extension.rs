@@ -18,6 +18,7 @@ use burn::tensor::TensorData;
 use super::Op;
 use super::batch_norm::{self, NormGeometry};
 use super::gemm_conv::{self, ConvGeometry};
+use super::linear::{self, LinearGeometry};
 use super::max_pool::{self, PoolGeometry};
 use super::norm_pool;
 use super::winograd;
@@ -181,6 +182,36 @@ pub trait LabKernels: Backend {
         padding: [usize; 2],
     ) -> FloatTensor<Self> {
         Self::conv2d_weight_backward(x, weight, output_grad, options(padding))
+    }
+
+    /// `x · weight + bias` of `x` `[rows, d_in]`, `weight` `[d_in, d_out]` and `bias` `[d_out]`
+    /// (a `Linear` layer), all `f32`.
+    fn lab_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// Gradient of `x` `[rows, d_in]` from the output's gradient: `dy · weightᵀ`.
+    fn lab_linear_x_backward(
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::float_matmul(output_grad, Self::float_transpose(weight))
+    }
+
+    /// Gradient of the weight `[d_in, d_out]` from the output's gradient: `xᵀ · dy`.
+    fn lab_linear_weight_backward(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::float_matmul(Self::float_transpose(x), output_grad)
+    }
+
+    /// Gradient of the bias `[d_out]`: the sum of the output gradient's rows.
+    fn lab_linear_bias_backward(output_grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        let d_out = output_grad.shape()[1];
+        Self::float_reshape(Self::float_sum_dim(output_grad, 0), [d_out].into())
     }
 
     /// Gradient of the bias `[c_out]` from the output's gradient.
@@ -463,6 +494,59 @@ impl LabKernels for Flex {
         let db = gemm_conv::bias_grad(&values(&output_grad), &g);
         flex_tensor(db, [g.output_shape()[1]])
     }
+
+    fn lab_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        let g = linear_geometry(&x, &weight);
+        assert!(all_f32(&[&bias]) && bias.layout().shape().num_elements() == g.d_out);
+        super::count_run(Op::Linear);
+        let y = linear::forward(&values(&x), &values(&weight), &values(&bias), g);
+        flex_tensor(y, [g.rows, g.d_out])
+    }
+
+    fn lab_linear_x_backward(weight: FlexTensor, output_grad: FlexTensor) -> FlexTensor {
+        let ws = weight.layout().shape();
+        let g = LinearGeometry {
+            rows: output_grad.layout().shape()[0],
+            d_in: ws[0],
+            d_out: ws[1],
+        };
+        super::count_run(Op::Linear);
+        let dx = linear::x_grad(&values(&weight), &values(&output_grad), g);
+        flex_tensor(dx, [g.rows, g.d_in])
+    }
+
+    fn lab_linear_weight_backward(x: FlexTensor, output_grad: FlexTensor) -> FlexTensor {
+        let xs = x.layout().shape();
+        let g = LinearGeometry {
+            rows: xs[0],
+            d_in: xs[1],
+            d_out: output_grad.layout().shape()[1],
+        };
+        super::count_run(Op::Linear);
+        let dw = linear::weight_grad(&values(&x), &values(&output_grad), g);
+        flex_tensor(dw, [g.d_in, g.d_out])
+    }
+
+    fn lab_linear_bias_backward(output_grad: FlexTensor) -> FlexTensor {
+        let d_out = output_grad.layout().shape()[1];
+        super::count_run(Op::Linear);
+        flex_tensor(linear::bias_grad(&values(&output_grad), d_out), [d_out])
+    }
+}
+
+/// The sizes of `x` `[rows, d_in]` times `weight` `[d_in, d_out]`; the caller
+/// ([`super::linear`]) has checked that both are 2D `f32` and agree.
+fn linear_geometry(x: &FlexTensor, weight: &FlexTensor) -> LinearGeometry {
+    let (xs, ws) = (x.layout().shape(), weight.layout().shape());
+    assert!(
+        xs.num_dims() == 2 && ws.num_dims() == 2 && xs[1] == ws[0] && all_f32(&[x, weight]),
+        "kernel::linear checks the shapes and types"
+    );
+    LinearGeometry {
+        rows: xs[0],
+        d_in: xs[1],
+        d_out: ws[1],
+    }
 }
 
 /// Whether [`super::conv_algorithm`] is Winograd.
@@ -501,6 +585,36 @@ impl<B: Backend + LabKernels> Backward<B, 3> for LabConv2dBackward {
         }
         if let Some(node) = node_bias {
             grads.register::<B>(node.id, B::lab_conv2d_bias_backward(x, bias, grad));
+        }
+    }
+}
+
+/// The linear layer's backward step: our three gradient kernels on the saved input and weight.
+#[derive(Debug)]
+struct LabLinearBackward;
+
+impl<B: Backend + LabKernels> Backward<B, 3> for LabLinearBackward {
+    type State = (NodeId, NodeId);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_weight, node_bias] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, weight_state) = ops.state;
+        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
+        let weight = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::lab_linear_x_backward(weight, grad.clone()));
+        }
+        if let Some(node) = node_weight {
+            grads.register::<B>(node.id, B::lab_linear_weight_backward(x, grad.clone()));
+        }
+        if let Some(node) = node_bias {
+            grads.register::<B>(node.id, B::lab_linear_bias_backward(grad));
         }
     }
 }
@@ -604,6 +718,34 @@ impl<B: Backend + LabKernels, C: CheckpointStrategy> LabKernels for Autodiff<B, 
                 weight.into_primitive(),
                 bias.into_primitive(),
                 padding,
+            )),
+        }
+    }
+
+    fn lab_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        match LabLinearBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
+                let output = B::lab_linear(
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    bias.into_primitive(),
+                );
+                prep.finish((x_state, weight_state), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::lab_linear(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
             )),
         }
     }

@@ -10,6 +10,7 @@
 //! `max_pool.rs`, `batch_norm.rs`, and `norm_pool.rs` where batch norm is followed by pooling),
 //! with our backward passes; everywhere else (ndarray, wgpu, strides, groups, dilation, padding
 //! not below the kernel, empty tensors, other float types) they are exactly burn's.
+//! [`dropout`] draws its masks from a counter-based generator of ours (Philox) on every backend.
 //! `results/performance.md` has the measured effect of each; [`set_kernel`] switches an op back
 //! to burn's kernel for comparisons, and [`our_kernel_runs`] tells whether ours ran.
 //!
@@ -35,11 +36,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use burn::nn::BatchNorm;
 #[cfg(feature = "flex")]
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
+use burn::nn::{BatchNorm, Dropout, Linear};
 use burn::tensor::Tensor;
 
 pub use alloc::{KEEPS_FREED_MEMORY, keep_freed_memory};
@@ -103,6 +104,7 @@ fn avx2_allowed() -> bool {
 }
 
 mod alloc;
+mod dropout;
 // The slice kernels are crate-private: they trust the geometry the extension builds from real
 // tensors (each still asserts what its unsafe code relies on).
 #[cfg(feature = "flex")]
@@ -113,6 +115,8 @@ mod extension;
 mod gemm_conv;
 #[cfg(feature = "flex")]
 mod lanes;
+#[cfg(feature = "flex")]
+mod linear;
 #[cfg(feature = "flex")]
 mod max_pool;
 #[cfg(feature = "flex")]
@@ -188,10 +192,16 @@ pub enum Op {
     MaxPool2d,
     /// [`batch_norm`].
     BatchNorm,
+    /// [`dropout`] (ours on every backend).
+    Dropout,
+    /// [`linear`].
+    Linear,
 }
 
 /// Per [`Op`] (by [`op_index`]): whether it is set to burn's kernel.
-static BURN: [AtomicBool; 3] = [
+static BURN: [AtomicBool; 5] = [
+    AtomicBool::new(false),
+    AtomicBool::new(false),
     AtomicBool::new(false),
     AtomicBool::new(false),
     AtomicBool::new(false),
@@ -203,8 +213,14 @@ fn switch(op: Op) -> &'static AtomicBool {
 
 thread_local! {
     /// Runs of our kernels on this thread, by [`Op`] (see [`our_kernel_runs`]).
-    static RUNS: [std::cell::Cell<u64>; 3] = const {
-        [std::cell::Cell::new(0), std::cell::Cell::new(0), std::cell::Cell::new(0)]
+    static RUNS: [std::cell::Cell<u64>; 5] = const {
+        [
+            std::cell::Cell::new(0),
+            std::cell::Cell::new(0),
+            std::cell::Cell::new(0),
+            std::cell::Cell::new(0),
+            std::cell::Cell::new(0),
+        ]
     };
 }
 
@@ -213,11 +229,12 @@ fn op_index(op: Op) -> usize {
         Op::Conv2d => 0,
         Op::MaxPool2d => 1,
         Op::BatchNorm => 2,
+        Op::Dropout => 3,
+        Op::Linear => 4,
     }
 }
 
 /// Counts one run of our kernel for `op` on this thread.
-#[cfg(feature = "flex")]
 fn count_run(op: Op) {
     RUNS.with(|runs| {
         let run = &runs[op_index(op)];
@@ -332,7 +349,7 @@ pub fn conv_algorithm() -> ConvAlgorithm {
 /// Whether `x` runs on Flex in `f32`, where our kernels apply, holds at least one value, and
 /// `op` is set to ours. Empty tensors are burn's: its kernels define what they give.
 #[cfg(feature = "flex")]
-fn ours_apply(op: Op, x: &Tensor<4>) -> bool {
+fn ours_apply<const D: usize>(op: Op, x: &Tensor<D>) -> bool {
     kernel(op) == KernelImpl::Ours
         && x.dtype() == burn::tensor::DType::F32
         && x.shape().num_elements() > 0
@@ -356,6 +373,39 @@ pub fn conv2d(layer: &Conv2d, input: Tensor<4>) -> Tensor<4> {
             layer.weight.val().into_dispatch(),
             bias.val().into_dispatch(),
             padding,
+        ));
+    }
+    layer.forward(input)
+}
+
+/// `layer.forward(input)` for a batch of rows `[rows, d_in]`, by our kernel where it applies: on
+/// Flex, `f32`, with a bias ([`linear`]'s blocks of `gemm` calls; the same values up to float
+/// rounding).
+///
+/// ```
+/// use burn::nn::LinearConfig;
+/// use burn::tensor::{Device, Distribution, Tensor};
+///
+/// let device = Device::flex();
+/// let layer = LinearConfig::new(784, 512).init(&device);
+/// let x = Tensor::<2>::random([50, 784], Distribution::Default, &device);
+/// let ours = mnist_lab::kernel::linear(&layer, x.clone());
+/// assert!(ours.sub(layer.forward(x)).abs().max().into_scalar::<f32>() < 1e-4);
+/// ```
+pub fn linear(layer: &Linear, input: Tensor<2>) -> Tensor<2> {
+    #[cfg(feature = "flex")]
+    if let Some(bias) = &layer.bias
+        && ours_apply(Op::Linear, &input)
+        && layer.weight.val().dtype() == burn::tensor::DType::F32
+        && bias.val().dtype() == burn::tensor::DType::F32
+        && input.dims()[1] == layer.weight.dims()[0]
+    {
+        use burn::backend::Dispatch;
+        use extension::LabKernels;
+        return Tensor::from_dispatch(<Dispatch as LabKernels>::lab_linear(
+            input.into_dispatch(),
+            layer.weight.val().into_dispatch(),
+            bias.val().into_dispatch(),
         ));
     }
     layer.forward(input)
@@ -491,4 +541,52 @@ fn batch_norm_with(bn: &BatchNorm, input: Tensor<4>, pool: [usize; 2]) -> Option
     bn.running_mean.update(running_mean.detach());
     bn.running_var.update(running_var.detach());
     Some(output)
+}
+
+/// `layer.forward(input)` with the mask from our counter-based generator ([`dropout`]'s module
+/// docs: Philox 4x32-10, keyed by one draw from the device's generator per call) on every
+/// backend: active on an autodiff device with the layer's training flag on and `prob > 0`, the
+/// identity otherwise, as burn's. The values equal burn's for the same mask (kept elements times
+/// `1 / (1 - prob)`); the masks differ from burn's draws. [`set_kernel`]`(Op::Dropout,
+/// KernelImpl::Burn)` switches back to burn's generator.
+///
+/// ```
+/// use burn::nn::DropoutConfig;
+/// use burn::tensor::{Device, Tensor};
+///
+/// let device = Device::flex().autodiff();
+/// let layer = DropoutConfig::new(0.25).init();
+/// let x = Tensor::<2>::ones([64, 64], &device);
+/// device.seed(7);
+/// let a = mnist_lab::kernel::dropout(&layer, x.clone());
+/// device.seed(7);
+/// let b = mnist_lab::kernel::dropout(&layer, x.clone());
+/// assert_eq!(a.to_data(), b.to_data()); // the same seed, the same mask
+/// let kept = a.clone().greater_elem(0.0).int().sum().into_scalar::<i64>();
+/// assert!((2900..3250).contains(&kept)); // ~75% of 4,096
+/// assert!(a.max().into_scalar::<f32>() > 1.33 && b.min().into_scalar::<f32>() == 0.0);
+/// // Outside autodiff (inference) it is the identity.
+/// let eval = Tensor::<2>::ones([4, 4], &Device::flex());
+/// assert_eq!(mnist_lab::kernel::dropout(&layer, eval.clone()).to_data(), eval.to_data());
+/// ```
+pub fn dropout<const D: usize>(layer: &Dropout, input: Tensor<D>) -> Tensor<D> {
+    if !layer.training.is_enabled() || !input.device().is_autodiff() || layer.prob == 0.0 {
+        return input;
+    }
+    dropout_always(layer, input)
+}
+
+/// [`dropout`] active on every device and in inference too: the report's complex MLP, whose
+/// code dropped activations at test time (`ComplexMlpConfig::dropout_at_test`).
+pub fn dropout_always<const D: usize>(layer: &Dropout, input: Tensor<D>) -> Tensor<D> {
+    if layer.prob == 0.0 {
+        return input;
+    }
+    if kernel(Op::Dropout) == KernelImpl::Burn {
+        let keep = 1.0 - layer.prob;
+        let mask = input.random_like(burn::tensor::Distribution::Bernoulli(keep));
+        return input * mask * (1.0 / keep);
+    }
+    count_run(Op::Dropout);
+    dropout::drop_elements(input, layer.prob)
 }

@@ -10,7 +10,7 @@ use burn::nn::{
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor};
 
-use crate::kernel::{batch_norm, batch_norm_max_pool2d, conv2d};
+use crate::kernel::{batch_norm, batch_norm_max_pool2d, conv2d, dropout, linear};
 
 /// Configuration of [`ComplexCnn`].
 #[derive(Config, Debug)]
@@ -112,13 +112,9 @@ impl ComplexCnn {
             conv2d(&self.conv3, x),
         ));
         let x = x.flatten(1, 3);
-        let x = self
-            .dropout
-            .forward(relu(self.bn4.forward(self.fc1.forward(x))));
-        let x = self
-            .dropout
-            .forward(relu(self.bn5.forward(self.fc2.forward(x))));
-        log_softmax(self.fc3.forward(x), 1)
+        let x = dropout(&self.dropout, relu(self.bn4.forward(linear(&self.fc1, x))));
+        let x = dropout(&self.dropout, relu(self.bn5.forward(linear(&self.fc2, x))));
+        log_softmax(linear(&self.fc3, x), 1)
     }
 
     /// Batch-norm running means and variances: state, not trained parameters.

@@ -4,7 +4,9 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::{log_softmax, relu};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Tensor};
+
+use crate::kernel::{dropout, dropout_always, linear};
 
 /// Configuration of [`ComplexMlp`].
 #[derive(Config, Debug)]
@@ -60,18 +62,16 @@ impl ComplexMlp {
     /// Log-probabilities `[B, classes]` of images `[B, C, H, W]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let x = images.flatten(1, 3);
-        let x = self.drop(relu(self.fc1.forward(x)));
-        let x = self.drop(relu(self.fc2.forward(x)));
-        log_softmax(self.fc3.forward(x), 1)
+        let x = self.drop(relu(linear(&self.fc1, x)));
+        let x = self.drop(relu(linear(&self.fc2, x)));
+        log_softmax(linear(&self.fc3, x), 1)
     }
 
     fn drop(&self, x: Tensor<2>) -> Tensor<2> {
-        // burn's Dropout is a no-op outside autodiff; the report's quirk needs it in eval too.
-        if self.dropout_at_test && !x.device().is_autodiff() && self.dropout.prob > 0.0 {
-            let keep = 1.0 - self.dropout.prob;
-            let mask = x.random_like(Distribution::Bernoulli(keep));
-            return x * mask / keep;
+        // Dropout is a no-op outside autodiff; the report's quirk needs it in eval too.
+        if self.dropout_at_test && !x.device().is_autodiff() {
+            return dropout_always(&self.dropout, x);
         }
-        self.dropout.forward(x)
+        dropout(&self.dropout, x)
     }
 }

@@ -9,6 +9,7 @@ use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor};
 
 use super::simple_cnn::{conv_features, conv_features_len_with};
+use crate::kernel::{dropout, linear};
 
 /// Configuration of [`ProvidedCnn`].
 #[derive(Config, Debug)]
@@ -71,7 +72,7 @@ impl ProvidedCnn {
     /// Log-probabilities `[B, classes]` of images `[B, C, H, W]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let x = conv_features(&self.conv1, &self.conv2, &self.pool, images);
-        let x = self.dropout.forward(relu(self.fc1.forward(x)));
-        log_softmax(self.fc2.forward(x), 1)
+        let x = dropout(&self.dropout, relu(linear(&self.fc1, x)));
+        log_softmax(linear(&self.fc2, x), 1)
     }
 }

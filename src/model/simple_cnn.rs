@@ -8,7 +8,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor};
 
-use crate::kernel::{conv2d, max_pool2d};
+use crate::kernel::{conv2d, linear, max_pool2d};
 
 /// Configuration of [`SimpleCnn`].
 #[derive(Config, Debug)]
@@ -85,7 +85,7 @@ impl SimpleCnn {
 
     /// Log-probabilities `[B, classes]` of images `[B, C, H, W]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        log_softmax(self.fc1.forward(self.features(images)), 1)
+        log_softmax(linear(&self.fc1, self.features(images)), 1)
     }
 }
 

@@ -7,6 +7,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor};
 
+use crate::kernel::linear;
+
 /// Configuration of [`SimpleFc`].
 #[derive(Config, Debug)]
 pub struct SimpleFcConfig {
@@ -37,6 +39,6 @@ impl SimpleFcConfig {
 impl SimpleFc {
     /// Log-probabilities `[B, classes]` of images `[B, C, H, W]` (`[B, 1, 28, 28]` for MNIST).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        log_softmax(self.fc.forward(images.flatten(1, 3)), 1)
+        log_softmax(linear(&self.fc, images.flatten(1, 3)), 1)
     }
 }
