@@ -44,6 +44,17 @@ struct Dst(*mut f32);
 unsafe impl Send for Dst {}
 unsafe impl Sync for Dst {}
 
+impl Dst {
+    /// The element `offset` places on (a method, so that closures capture the whole `Dst`).
+    ///
+    /// # Safety
+    /// `offset` must lie within the allocation.
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: as the caller guarantees.
+        unsafe { self.0.add(offset) }
+    }
+}
+
 /// One `gemm` call: `dst[m x n] (+)= lhs[m x k] · rhs[k x n]`, each operand given by its
 /// pointer and (column, row) strides in elements.
 ///
@@ -146,14 +157,13 @@ pub(crate) fn x_grad(weight: &[f32], output_grad: &[f32], g: LinearGeometry) -> 
     let mut dx = vec![0.0f32; rows * d_in];
     let dst = Dst(dx.as_mut_ptr());
     for_each_block(d_in, rows * d_in * d_out, |start, width| {
-        let dst = dst;
         // SAFETY: columns start..start + width of dx (row stride d_in); Wᵀ's columns are W's
         // rows start..start + width (column stride d_out, row stride 1); all of dy. In bounds
         // by the asserted lengths; blocks write disjoint columns of dx.
         unsafe {
             gemm_block(
                 [rows, width, d_out],
-                dst.0.add(start),
+                dst.at(start),
                 [1, d_in as isize],
                 false,
                 output_grad.as_ptr(),
@@ -174,14 +184,13 @@ pub(crate) fn weight_grad(x: &[f32], output_grad: &[f32], g: LinearGeometry) -> 
     let mut dw = vec![0.0f32; d_in * d_out];
     let dst = Dst(dw.as_mut_ptr());
     for_each_block(d_in, rows * d_in * d_out, |start, height| {
-        let dst = dst;
         // SAFETY: rows start..start + height of dW (contiguous); xᵀ's rows are x's columns
         // start..start + height (column stride d_in, row stride 1); all of dy. In bounds by
         // the asserted lengths; blocks write disjoint rows of dW.
         unsafe {
             gemm_block(
                 [height, d_out, rows],
-                dst.0.add(start * d_out),
+                dst.at(start * d_out),
                 [1, d_out as isize],
                 false,
                 x.as_ptr().add(start),
