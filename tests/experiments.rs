@@ -445,6 +445,8 @@ fn throughput_prints_one_line_in_the_pytorch_twins_format() {
             "algorithm",
             "pool",
             "norm",
+            "dropout",
+            "linear",
             "train_img_s",
             "infer_img_s",
             "latency_p50_ms",
