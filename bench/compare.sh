@@ -9,6 +9,10 @@
 # Environment: THREADS (2), ROUNDS (3), BACKEND (flex), MODELS (all five), MNIST_DIR, and
 # BASELINE: the path of another build of examples/throughput (e.g. of an earlier commit, built
 # with its own CARGO_TARGET_DIR) to run in the same rounds, for before/after ratios.
+# CARGO_FLAGS: more flags for the build, e.g. for what a CPU with AVX2 only gets, measured on
+# one with AVX-512 (gemm's AVX2 kernels, ours, and PyTorch's):
+#   CARGO_TARGET_DIR=target-avx2 CARGO_FLAGS="--no-default-features --features flex,tui" \
+#   MNIST_LAB_SIMD=avx2 ATEN_CPU_CAPABILITY=avx2 bench/compare.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${THREADS:-2}
@@ -23,13 +27,14 @@ if [ ! -x "$py" ]; then
 fi
 features=""
 [ "$backend" != flex ] && features="--features $backend"
-cargo build --release --example throughput $features >&2
+# shellcheck disable=SC2086 # word splitting of the flags is meant
+cargo build --release --example throughput $features ${CARGO_FLAGS:-} >&2
 bin="${CARGO_TARGET_DIR:-target}/release/examples/throughput"
 
 lines=$(mktemp)
 trap 'rm -f "$lines"' EXIT
 echo "# $(date -u +%F), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), threads=$threads, rounds=$rounds"
-echo "# torch $("$py" -c 'import torch; print(torch.__version__)'), mnist-lab $(git describe --always --dirty 2>/dev/null || echo '?')"
+echo "# torch $("$py" -c 'import torch; print(torch.__version__)'), mnist-lab $(git describe --always --dirty 2>/dev/null || echo '?')${CARGO_FLAGS:+ ($CARGO_FLAGS)}${MNIST_LAB_SIMD:+ MNIST_LAB_SIMD=$MNIST_LAB_SIMD}${ATEN_CPU_CAPABILITY:+ ATEN_CPU_CAPABILITY=$ATEN_CPU_CAPABILITY}"
 for model in $models; do
     for _ in $(seq "$rounds"); do
         if [ -n "${BASELINE:-}" ]; then

@@ -5,10 +5,10 @@
 //! The same networks run on burn-flex (default), burn-ndarray and burn-wgpu, picked at run time.
 //!
 //! The modules follow the data: [`data`] -> [`model`] -> [`train`] -> [`report`]; [`kernel`]
-//! holds the conv, pooling and batch-norm kernels the models run on burn-flex, [`experiment`]
-//! the report's recipes. The trainer is generic: any network with burn-train's `TrainStep` +
-//! `InferenceStep` ([`train::Classifier`]) on any burn `Dataset` + `Batcher`
-//! (`examples/custom_model.rs` trains a LeNet-5 defined in the example).
+//! holds the conv, pooling, batch-norm and linear kernels the models run on burn-flex (and their
+//! dropout), [`experiment`] the report's recipes. The trainer is generic: any network with
+//! burn-train's `TrainStep` + `InferenceStep` ([`train::Classifier`]) on any burn `Dataset` +
+//! `Batcher` (`examples/custom_model.rs` trains a LeNet-5 defined in the example).
 //!
 //! ```no_run
 //! use mnist_lab::{BackendKind, ModelKind};
