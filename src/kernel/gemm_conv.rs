@@ -279,8 +279,8 @@ pub(crate) fn im2col(image: &[f32], g: &ConvGeometry, patches: &mut [f32]) {
     }
 }
 
-/// The one `gemm` call: `dst[m, n] (+)= lhs[m, k] · rhs`, row-major, where `rhs` is `[k, n]`
-/// or, with `rhs_transposed`, `[n, k]`; `accumulate` adds to `dst` instead of overwriting it.
+/// `dst[m, n] (+)= lhs[m, k] · rhs`, row-major, where `rhs` is `[k, n]` or, with
+/// `rhs_transposed`, `[n, k]`; `accumulate` adds to `dst` instead of overwriting it.
 ///
 /// # Safety
 /// `dst` points to `m * n` writable floats that nothing else accesses during the call, all
@@ -295,35 +295,70 @@ pub(crate) unsafe fn gemm_into(
 ) {
     assert_eq!(lhs.len(), m * k, "lhs length");
     assert_eq!(rhs.len(), k * n, "rhs length");
-    let (rhs_cs, rhs_rs) = if rhs_transposed {
-        (k as isize, 1)
+    let rhs_strides = if rhs_transposed {
+        [k as isize, 1]
     } else {
-        (1, n as isize)
+        [1, n as isize]
     };
     // SAFETY: `lhs` and `rhs` hold exactly the m x k and k x n matrices the strides describe
-    // (checked above); `dst` as the caller guarantees. `gemm` reads `dst` only when
-    // `accumulate` (its `read_dst`).
+    // (checked above); `dst` as the caller guarantees.
+    unsafe {
+        gemm_strided(
+            [m, n, k],
+            dst,
+            [1, n as isize],
+            accumulate,
+            lhs.as_ptr(),
+            [1, k as isize],
+            rhs.as_ptr(),
+            rhs_strides,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// The one `gemm` call of our kernels: `dst[m x n] (+)= lhs[m x k] · rhs[k x n]`, each operand
+/// given by its pointer and (column, row) strides in elements; `accumulate` adds to `dst`
+/// (gemm's `read_dst`) instead of overwriting it.
+///
+/// # Safety
+/// The pointers and strides must address valid `m x n`, `m x k` and `k x n` matrices, `dst`
+/// writable, not overlapping the others and (when `accumulate`) initialized, and no other
+/// thread may touch `dst`'s elements during the call.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_strided(
+    [m, n, k]: [usize; 3],
+    dst: *mut f32,
+    dst_strides: [isize; 2],
+    accumulate: bool,
+    lhs: *const f32,
+    lhs_strides: [isize; 2],
+    rhs: *const f32,
+    rhs_strides: [isize; 2],
+    parallelism: gemm::Parallelism,
+) {
+    // SAFETY: as the caller guarantees.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
             dst,
-            1,
-            n as isize,
+            dst_strides[0],
+            dst_strides[1],
             accumulate,
-            lhs.as_ptr(),
-            1,
-            k as isize,
-            rhs.as_ptr(),
-            rhs_cs,
-            rhs_rs,
+            lhs,
+            lhs_strides[0],
+            lhs_strides[1],
+            rhs,
+            rhs_strides[0],
+            rhs_strides[1],
             1.0,
             1.0,
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
 }

@@ -7,12 +7,14 @@
 //! thread than on two (11.5k against 10.5k images/s on a 2-core Zen 4,
 //! `results/performance.md`). Here the two weight-sized gradients are single-threaded `gemm`
 //! calls on fixed blocks of 128 columns of `dx` (rows of `dW`), shared out once per call; the
-//! forward pass is one `gemm` call as burn-flex makes it, without burn's separate broadcast of
-//! the bias. A block's size is fixed by the shapes, never by the thread count, so each value
+//! forward pass is one `gemm` call threaded as burn-flex threads it, then the bias added in
+//! place. A block's size is fixed by the shapes, never by the thread count, so each value
 //! comes out of the same `gemm` call on one thread or many: runs repeat bit for bit at any
 //! thread count.
 
 use rayon::prelude::*;
+
+use super::gemm_conv::gemm_strided;
 
 /// Output columns (of `y` and `dx`) or rows (of `dW`) per block.
 const BLOCK: usize = 128;
@@ -55,50 +57,6 @@ impl Dst {
     }
 }
 
-/// One `gemm` call: `dst[m x n] (+)= lhs[m x k] · rhs[k x n]`, each operand given by its
-/// pointer and (column, row) strides in elements.
-///
-/// # Safety
-/// The pointers and strides must address valid `m x n`, `m x k` and `k x n` matrices, `dst`
-/// writable and not overlapping the others, and no other thread may touch `dst`'s elements.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_block(
-    [m, n, k]: [usize; 3],
-    dst: *mut f32,
-    dst_strides: [isize; 2],
-    accumulate: bool,
-    lhs: *const f32,
-    lhs_strides: [isize; 2],
-    rhs: *const f32,
-    rhs_strides: [isize; 2],
-    parallelism: gemm::Parallelism,
-) {
-    // SAFETY: as the caller guarantees.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            dst_strides[0],
-            dst_strides[1],
-            accumulate,
-            lhs,
-            lhs_strides[0],
-            lhs_strides[1],
-            rhs,
-            rhs_strides[0],
-            rhs_strides[1],
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
-}
-
 /// Runs `block(start, len)` for the blocks of [`BLOCK`] that cover `0..total`, on the rayon
 /// pool when the call's `work` (multiply-adds) is worth it.
 fn for_each_block(total: usize, work: usize, block: impl Fn(usize, usize) + Sync) {
@@ -131,7 +89,7 @@ pub(crate) fn forward(x: &[f32], weight: &[f32], bias: &[f32], g: LinearGeometry
             // SAFETY: y is rows x d_out (row stride d_out), x rows x d_in, W d_in x d_out, by
             // the lengths asserted above; gemm only writes y (MaybeUninit<f32> has f32's
             // layout).
-            gemm_block(
+            gemm_strided(
                 [rows, d_out, d_in],
                 y.as_mut_ptr().cast(),
                 [1, d_out as isize],
@@ -161,7 +119,7 @@ pub(crate) fn x_grad(weight: &[f32], output_grad: &[f32], g: LinearGeometry) -> 
         // rows start..start + width (column stride d_out, row stride 1); all of dy. In bounds
         // by the asserted lengths; blocks write disjoint columns of dx.
         unsafe {
-            gemm_block(
+            gemm_strided(
                 [rows, width, d_out],
                 dst.at(start),
                 [1, d_in as isize],
@@ -188,7 +146,7 @@ pub(crate) fn weight_grad(x: &[f32], output_grad: &[f32], g: LinearGeometry) -> 
         // start..start + height (column stride d_in, row stride 1); all of dy. In bounds by
         // the asserted lengths; blocks write disjoint rows of dW.
         unsafe {
-            gemm_block(
+            gemm_strided(
                 [height, d_out, rows],
                 dst.at(start * d_out),
                 [1, d_out as isize],

@@ -543,8 +543,8 @@ fn batch_norm_with(bn: &BatchNorm, input: Tensor<4>, pool: [usize; 2]) -> Option
     Some(output)
 }
 
-/// `layer.forward(input)` with the mask from our counter-based generator ([`dropout`]'s module
-/// docs: Philox 4x32-10, keyed by one draw from the device's generator per call) on every
+/// `layer.forward(input)` with the mask from our counter-based generator (Philox 4x32-10, keyed
+/// by one draw from the device's generator per call, so the device's seed governs it) on every
 /// backend: active on an autodiff device with the layer's training flag on and `prob > 0`, the
 /// identity otherwise, as burn's. The values equal burn's for the same mask (kept elements times
 /// `1 / (1 - prob)`); the masks differ from burn's draws. [`set_kernel`]`(Op::Dropout,
