@@ -41,6 +41,10 @@ struct Args {
     /// The fully connected layers' kernel: `ours` (on flex) or `burn`.
     #[arg(long, default_value_t = KernelImpl::Ours)]
     linear: KernelImpl,
+    /// SGD's step (MLP, CNNs): `ours` (one pass per parameter on flex) or `burn` (its tensor
+    /// operations); the same results.
+    #[arg(long, default_value_t = KernelImpl::Ours)]
+    sgd: KernelImpl,
     /// Untimed training batches first.
     #[arg(long, default_value_t = ThroughputPlan::default().warmup_batches)]
     warmup: usize,
@@ -67,6 +71,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     set_kernel(Op::BatchNorm, args.norm);
     set_kernel(Op::Dropout, args.dropout);
     set_kernel(Op::Linear, args.linear);
+    set_kernel(Op::Sgd, args.sgd);
     let data = MnistDataset::train(&args.common.locate_data()?)?;
     let plan = ThroughputPlan {
         warmup_batches: args.warmup,

@@ -447,6 +447,7 @@ fn throughput_prints_one_line_in_the_pytorch_twins_format() {
             "norm",
             "dropout",
             "linear",
+            "sgd",
             "train_img_s",
             "infer_img_s",
             "latency_p50_ms",

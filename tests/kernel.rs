@@ -3,7 +3,7 @@
 //! pooling's output and input gradient; batch norm in training (output, gradients, running
 //! statistics) and inference; the fully connected layer's output and three gradients; the
 //! fallbacks to burn's kernels; dropout's counter-based masks
-//! against burn's generator; and a complex CNN trained on the real slice with ours and with
+//! against burn's generator; SGD's one-pass step against burn's `Sgd`; and a complex CNN trained on the real slice with ours and with
 //! burn's.
 
 mod common;
@@ -371,6 +371,8 @@ impl Drop for RestoreOurKernels {
         set_kernel(Op::MaxPool2d, KernelImpl::Ours);
         set_kernel(Op::BatchNorm, KernelImpl::Ours);
         set_kernel(Op::Dropout, KernelImpl::Ours);
+        set_kernel(Op::Linear, KernelImpl::Ours);
+        set_kernel(Op::Sgd, KernelImpl::Ours);
     }
 }
 
@@ -887,5 +889,147 @@ fn linear_matches_burn_forward_and_gradients() {
             kernel::linear(&layer, x.clone())
         });
         assert_same_bits(&values(y), &values(layer.forward(x)), &format!("{backend}"));
+    }
+}
+
+/// Two layers, for the optimizer tests.
+#[derive(Module, Debug)]
+struct TwoLayers {
+    a: burn::nn::Linear,
+    b: burn::nn::Linear,
+}
+
+impl TwoLayers {
+    fn loss(&self, x: Tensor<2>, r: Tensor<2>) -> Tensor<1> {
+        let h = burn::tensor::activation::relu(self.a.forward(x));
+        (self.b.forward(h) * r).sum()
+    }
+
+    fn params(&self) -> Vec<Vec<f32>> {
+        let bias = |l: &burn::nn::Linear| values(l.bias.as_ref().unwrap().val());
+        vec![
+            values(self.a.weight.val()),
+            bias(&self.a),
+            values(self.b.weight.val()),
+            bias(&self.b),
+        ]
+    }
+}
+
+/// `model` after one step of `optim` on batch `step`'s loss.
+fn sgd_step(
+    model: TwoLayers,
+    optim: &mut burn::optim::ModuleOptimizer,
+    step: usize,
+    lr: f64,
+) -> TwoLayers {
+    let device = model.a.weight.device();
+    let x = tensor([8, 12, 1, 1], step, &device).reshape([8, 12]);
+    let r = tensor([8, 5, 1, 1], step + 100, &device).reshape([8, 5]);
+    let grads = model.loss(x, r).backward();
+    let grads = burn::optim::GradientsParams::from_grads(grads, &model);
+    optim.step(lr, model, grads)
+}
+
+#[test]
+fn fused_sgd_is_burns_sgd_bit_for_bit_and_reads_its_records() {
+    use burn::optim::decay::WeightDecayConfig;
+    use burn::optim::momentum::MomentumConfig;
+    use burn::optim::{ModuleOptimizer, SgdConfig};
+
+    let _serial = serial();
+    let _restore = RestoreOurKernels;
+    let device = Device::flex().autodiff();
+    let init = TwoLayers {
+        a: LinearConfig::new(12, 16).init(&device),
+        b: LinearConfig::new(16, 5).init(&device),
+    };
+    let report = mnist_lab::train::sgd_config(0.9);
+    let configs: [(&str, SgdConfig, u64); 4] = [
+        (
+            "momentum 0.9, dampening 0 (the report's)",
+            report.clone(),
+            4,
+        ),
+        (
+            "with weight decay",
+            report
+                .clone()
+                .with_weight_decay(Some(WeightDecayConfig::new(5e-3))),
+            4,
+        ),
+        (
+            "burn's dampening 0.1, Nesterov",
+            SgdConfig::new().with_momentum(Some(MomentumConfig::new().with_nesterov(true))),
+            4,
+        ),
+        // No velocity: burn's operations, nothing of ours runs.
+        ("no momentum", mnist_lab::train::sgd_config(0.0), 0),
+    ];
+    for (what, config, runs_per_step) in configs {
+        let run =
+            |optim: &mut ModuleOptimizer, mut model: TwoLayers, steps: std::ops::Range<usize>| {
+                for step in steps {
+                    model = sgd_step(model, optim, step, 0.05);
+                }
+                model
+            };
+        let (mut burns_optim, mut ours_optim) = (config.init(), kernel::sgd_optimizer(&config));
+        let burns = run(&mut burns_optim, init.clone(), 0..2);
+        // The first step of each parameter has no velocity yet (burn's operations); each later
+        // step runs our kernel once per parameter.
+        let ours = expect_runs(Op::Sgd, runs_per_step, what, || {
+            run(&mut ours_optim, init.clone(), 0..2)
+        });
+        let kept = ours.params();
+        for (o, b) in ours.params().iter().zip(burns.params()) {
+            assert_same_bits(o, &b, what);
+        }
+        // Each resumes from the other's record and agrees with the original.
+        let (burns_record, ours_record) = (burns_optim.to_record(), ours_optim.to_record());
+        let mut ours_from_burns = kernel::sgd_optimizer(&config).load_record(burns_record);
+        let mut burns_from_ours = config.init().load_record(ours_record);
+        let a = run(&mut ours_from_burns, ours.clone(), 2..5);
+        let b = run(&mut burns_from_ours, burns.clone(), 2..5);
+        let c = run(&mut ours_optim, ours.clone(), 2..5);
+        for ((a, b), c) in a.params().iter().zip(b.params()).zip(c.params()) {
+            assert_same_bits(a, &b, &format!("{what}: ours on burn's record"));
+            assert_same_bits(a, &c, &format!("{what}: burn's on our record"));
+        }
+        // Stepping a copy left the copy kept before it as it was (no write into shared memory).
+        assert_eq!(ours.params(), kept, "{what}: a kept copy changed");
+        // burn's kernel chosen: the same bits again, nothing of ours.
+        set_kernel(Op::Sgd, KernelImpl::Burn);
+        let burn_chosen = expect_runs(Op::Sgd, 0, what, || {
+            run(&mut kernel::sgd_optimizer(&config), init.clone(), 0..2)
+        });
+        set_kernel(Op::Sgd, KernelImpl::Ours);
+        for (o, b) in burn_chosen.params().iter().zip(burns.params()) {
+            assert_same_bits(o, &b, &format!("{what}, burn's kernel"));
+        }
+    }
+    // Other backends take burn's operations, with the same results as burn's Sgd.
+    for (backend, other) in common::compiled_devices() {
+        if backend == BackendKind::Flex {
+            continue;
+        }
+        let other = other.autodiff();
+        let init = TwoLayers {
+            a: LinearConfig::new(12, 16).init(&other),
+            b: LinearConfig::new(16, 5).init(&other),
+        };
+        let step3 = |mut optim: ModuleOptimizer| {
+            let mut model = init.clone();
+            for step in 0..3 {
+                model = sgd_step(model, &mut optim, step, 0.05);
+            }
+            model.params()
+        };
+        let ours = expect_runs(Op::Sgd, 0, "other backend", || {
+            step3(kernel::sgd_optimizer(&report))
+        });
+        for (o, b) in ours.iter().zip(step3(report.init())) {
+            assert_same_bits(o, &b, &format!("{backend}"));
+        }
     }
 }

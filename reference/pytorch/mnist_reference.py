@@ -407,7 +407,7 @@ def main():
     h.add_argument("--latency-samples", type=int, default=300, help="single images timed one by one")
     r = sub.choices["speedrun"]
     r.set_defaults(model="speedrun")
-    r.add_argument("--epochs", type=int, default=1)
+    r.add_argument("--epochs", type=int, default=2)
     r.add_argument("--lr", type=float, default=0.01, help="the one cycle's peak")
     r.add_argument("--batch-size", type=int, default=128)
     e = sub.choices["evaluate"]

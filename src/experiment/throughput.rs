@@ -63,6 +63,8 @@ pub struct Throughput {
     pub dropout: KernelImpl,
     /// Whose kernel ran the fully connected layers ([`crate::kernel::linear`]).
     pub linear: KernelImpl,
+    /// Whose SGD step ran ([`crate::kernel::FusedSgd`]).
+    pub sgd: KernelImpl,
     /// Median training images/s at batch 50.
     pub train_images_per_sec: f64,
     /// Median inference images/s at batch 100.
@@ -77,14 +79,14 @@ pub struct Throughput {
 
 impl std::fmt::Display for Throughput {
     /// One line: `model=complex_cnn backend=flex threads=2 conv=ours algorithm=winograd
-    /// pool=ours norm=ours dropout=ours linear=ours train_img_s=... infer_img_s=...
+    /// pool=ours norm=ours dropout=ours linear=ours sgd=ours train_img_s=... infer_img_s=...
     /// latency_p50_ms=... latency_p99_ms=... peak_rss_mb=...`, the PyTorch twin's format (which
-    /// has no `conv`, `algorithm`, `pool`, `norm`, `dropout`, `linear`).
+    /// has no `conv`, `algorithm`, `pool`, `norm`, `dropout`, `linear`, `sgd`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
             "model={} backend={} threads={} conv={} algorithm={} pool={} norm={} dropout={} \
-             linear={} train_img_s={:.1} infer_img_s={:.1} latency_p50_ms={:.3} \
+             linear={} sgd={} train_img_s={:.1} infer_img_s={:.1} latency_p50_ms={:.3} \
              latency_p99_ms={:.3} peak_rss_mb={}",
             self.model,
             self.backend,
@@ -95,6 +97,7 @@ impl std::fmt::Display for Throughput {
             self.norm,
             self.dropout,
             self.linear,
+            self.sgd,
             self.train_images_per_sec,
             self.infer_images_per_sec,
             self.latency_p50_ms,
@@ -252,6 +255,7 @@ pub fn measure(
         norm: kernel(Op::BatchNorm),
         dropout: kernel(Op::Dropout),
         linear: kernel(Op::Linear),
+        sgd: kernel(Op::Sgd),
         train_images_per_sec: median(&train_rates).unwrap_or(0.0),
         infer_images_per_sec: median(&infer_rates).unwrap_or(0.0),
         latency_p50_ms: percentile(&latencies, 0.5).unwrap_or(0.0),

@@ -41,10 +41,69 @@ pub(crate) fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
 
 /// The mask of `len` elements under `key`: `scale` where an element is kept (with probability
 /// `keep`), 0 where it is dropped. Element `i` reads word `i % 4` of block `i / 4`, whose
-/// counter is `[i / 4 (low 32 bits), i / 4 (high 32 bits), 0, 0]`.
+/// counter is `[i / 4 (low 32 bits), i / 4 (high 32 bits), 0, 0]`. [`LANES`] blocks at a time,
+/// in AVX-512 or AVX2 registers where the CPU has them and [`super::Simd::current`] allows:
+/// integer arithmetic, so every level gives the same mask bit for bit.
 pub(crate) fn mask(key: [u32; 2], len: usize, keep: f64, scale: f32) -> Vec<f32> {
     // Kept where word < threshold: P = threshold / 2^32 = keep (to 2^-32).
     let threshold = (keep.clamp(0.0, 1.0) * 4_294_967_296.0).round() as u64;
+    let mut out = vec![0.0f32; len];
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::Simd;
+        let level = Simd::current();
+        if level == Simd::Widest && std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            unsafe { fill_mask_avx512(&mut out, key, threshold, scale) };
+            return out;
+        }
+        if level >= Simd::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            unsafe { fill_mask_avx2(&mut out, key, threshold, scale) };
+            return out;
+        }
+    }
+    fill_mask(&mut out, key, threshold, scale);
+    out
+}
+
+/// Philox blocks computed side by side: 16 counters, so that each round's multiplications fill
+/// AVX-512 registers (two AVX2 ones), in structure-of-arrays form the compiler vectorizes.
+const LANES: usize = 16;
+
+/// The four words of the [`LANES`] consecutive blocks from `first`: `words[w][l]` is word `w`
+/// of block `first + l`. The same arithmetic as [`philox4x32_10`], lane by lane.
+#[inline(always)]
+fn philox_lanes(first: u64, key: [u32; 2]) -> [[u32; LANES]; 4] {
+    let mut c = [[0u32; LANES]; 4];
+    for l in 0..LANES {
+        let block = first + l as u64;
+        c[0][l] = block as u32;
+        c[1][l] = (block >> 32) as u32;
+    }
+    let [mut k0, mut k1] = key;
+    for round in 0..10 {
+        if round > 0 {
+            k0 = k0.wrapping_add(W0);
+            k1 = k1.wrapping_add(W1);
+        }
+        let mut next = [[0u32; LANES]; 4];
+        for l in 0..LANES {
+            let p0 = M0 * u64::from(c[0][l]);
+            let p1 = M1 * u64::from(c[2][l]);
+            next[0][l] = (p1 >> 32) as u32 ^ c[1][l] ^ k0;
+            next[1][l] = p1 as u32;
+            next[2][l] = (p0 >> 32) as u32 ^ c[3][l] ^ k1;
+            next[3][l] = p0 as u32;
+        }
+        c = next;
+    }
+    c
+}
+
+/// Fills `out` with the mask [`mask`] describes (`threshold` = `keep * 2^32`).
+#[inline(always)]
+fn fill_mask(out: &mut [f32], key: [u32; 2], threshold: u64, scale: f32) {
     let value = |word: u32| {
         if u64::from(word) < threshold {
             scale
@@ -52,13 +111,45 @@ pub(crate) fn mask(key: [u32; 2], len: usize, keep: f64, scale: f32) -> Vec<f32>
             0.0
         }
     };
-    let mut out = Vec::with_capacity(len);
-    for block in 0..len.div_ceil(4) as u64 {
-        let words = philox4x32_10([block as u32, (block >> 32) as u32, 0, 0], key);
-        let take = (len - out.len()).min(4);
-        out.extend(words[..take].iter().map(|&w| value(w)));
+    let mut chunks = out.chunks_exact_mut(4 * LANES);
+    let mut first = 0u64;
+    for chunk in &mut chunks {
+        let words = philox_lanes(first, key);
+        for (l, four) in chunk.chunks_exact_mut(4).enumerate() {
+            for (w, v) in four.iter_mut().enumerate() {
+                *v = value(words[w][l]);
+            }
+        }
+        first += LANES as u64;
     }
-    out
+    // The last partial group of blocks, one block at a time.
+    for (b, part) in chunks.into_remainder().chunks_mut(4).enumerate() {
+        let block = first + b as u64;
+        let words = philox4x32_10([block as u32, (block >> 32) as u32, 0, 0], key);
+        for (v, &w) in part.iter_mut().zip(&words) {
+            *v = value(w);
+        }
+    }
+}
+
+/// [`fill_mask`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fill_mask_avx512(out: &mut [f32], key: [u32; 2], threshold: u64, scale: f32) {
+    fill_mask(out, key, threshold, scale)
+}
+
+/// [`fill_mask`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fill_mask_avx2(out: &mut [f32], key: [u32; 2], threshold: u64, scale: f32) {
+    fill_mask(out, key, threshold, scale)
 }
 
 /// One key from the generator of `device`: four draws of 16 bits each (exact in `f32`).
@@ -110,6 +201,64 @@ mod tests {
             ),
             [0xd16c_fe09, 0x94fd_cceb, 0x5001_e420, 0x2412_6ea1]
         );
+    }
+
+    /// The mask element by element, one Philox block per four elements, as the docs define it.
+    fn reference_mask(key: [u32; 2], len: usize, threshold: u64, scale: f32) -> Vec<f32> {
+        (0..len)
+            .map(|i| {
+                let block = (i / 4) as u64;
+                let word = philox4x32_10([block as u32, (block >> 32) as u32, 0, 0], key)[i % 4];
+                if u64::from(word) < threshold {
+                    scale
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_simd_level_gives_the_reference_mask() {
+        let threshold = (0.8f64 * 4_294_967_296.0).round() as u64;
+        // Lengths around the 64-element groups of LANES blocks, and a partial last block.
+        for len in [0, 1, 3, 4, 63, 64, 65, 127, 128, 1_000, 25_603] {
+            let expected = reference_mask([0xdead_beef, 42], len, threshold, 1.25);
+            let mut scalar = vec![0.0; len];
+            fill_mask(&mut scalar, [0xdead_beef, 42], threshold, 1.25);
+            assert_eq!(scalar, expected, "scalar, len {len}");
+            assert_eq!(
+                mask([0xdead_beef, 42], len, 0.8, 1.25),
+                expected,
+                "dispatched, len {len}"
+            );
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    let mut avx2 = vec![0.0; len];
+                    // SAFETY: the CPU has AVX2.
+                    unsafe { fill_mask_avx2(&mut avx2, [0xdead_beef, 42], threshold, 1.25) };
+                    assert_eq!(avx2, expected, "avx2, len {len}");
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    let mut avx512 = vec![0.0; len];
+                    // SAFETY: the CPU has AVX-512F.
+                    unsafe { fill_mask_avx512(&mut avx512, [0xdead_beef, 42], threshold, 1.25) };
+                    assert_eq!(avx512, expected, "avx512, len {len}");
+                }
+            }
+        }
+        // Blocks past 2^32 use the counter's second word.
+        let far = philox_lanes(u64::from(u32::MAX) - 1, [3, 4]);
+        for l in 0..LANES {
+            let block = u64::from(u32::MAX) - 1 + l as u64;
+            let one = philox4x32_10([block as u32, (block >> 32) as u32, 0, 0], [3, 4]);
+            assert_eq!(
+                [far[0][l], far[1][l], far[2][l], far[3][l]],
+                one,
+                "block {block}"
+            );
+        }
     }
 
     #[test]

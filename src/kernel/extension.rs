@@ -13,7 +13,7 @@ use burn::backend::{
     Backend, DType, ExtensionType, Flex, TensorMetadata, backend_extension,
     get_or_init_device_settings,
 };
-use burn::tensor::TensorData;
+use burn::tensor::{Scalar, TensorData};
 
 use super::Op;
 use super::batch_norm::{self, NormGeometry};
@@ -21,6 +21,7 @@ use super::gemm_conv::{self, ConvGeometry};
 use super::linear::{self, LinearGeometry};
 use super::max_pool::{self, PoolGeometry};
 use super::norm_pool;
+use super::sgd::{self, Momentum};
 use super::winograd;
 
 /// Per-channel batch statistics, `[channels]` each.
@@ -41,6 +42,15 @@ pub struct BatchNormGrads<B: Backend> {
     pub gamma: FloatTensor<B>,
     /// Of `beta`, `[channels]`.
     pub beta: FloatTensor<B>,
+}
+
+/// A parameter and its momentum's velocity after one SGD step.
+#[derive(ExtensionType)]
+pub struct SgdStep<B: Backend> {
+    /// The parameter.
+    pub param: FloatTensor<B>,
+    /// The velocity.
+    pub velocity: FloatTensor<B>,
 }
 
 /// The pooling window of a batch norm that is not followed by pooling: 1x1 windows, the
@@ -214,6 +224,39 @@ pub trait LabKernels: Backend {
         Self::float_reshape(Self::float_sum_dim(output_grad, 0), [d_out].into())
     }
 
+    /// One step of SGD with momentum on `param` (burn's `Sgd`: weight decay, then the velocity
+    /// `grad * (1 - dampening) + velocity * momentum`, then `param - step * lr`): the parameter
+    /// and the velocity after it. This default is burn's tensor operations, one by one.
+    fn lab_sgd_momentum_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        velocity: FloatTensor<Self>,
+        lr: f64,
+        momentum: Momentum,
+        weight_decay: Option<f32>,
+    ) -> SgdStep<Self> {
+        let dtype = param.dtype();
+        let times =
+            |t: FloatTensor<Self>, v: f64| Self::float_mul_scalar(t, Scalar::new(v, &dtype));
+        let grad = match weight_decay {
+            Some(penalty) => Self::float_add(times(param.clone(), f64::from(penalty)), grad),
+            None => grad,
+        };
+        let velocity = Self::float_add(
+            times(grad.clone(), 1.0 - momentum.dampening),
+            times(velocity, f64::from(momentum.momentum)),
+        );
+        let step = if momentum.nesterov {
+            Self::float_add(times(velocity.clone(), f64::from(momentum.momentum)), grad)
+        } else {
+            velocity.clone()
+        };
+        SgdStep {
+            param: Self::float_sub(param, times(step, lr)),
+            velocity,
+        }
+    }
+
     /// Gradient of the bias `[c_out]` from the output's gradient.
     fn lab_conv2d_bias_backward(
         x: FloatTensor<Self>,
@@ -268,6 +311,21 @@ fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
             .to_vec()
             .into(),
     }
+}
+
+/// `tensor` as one whose storage holds exactly its values in order (a copy only when it is a
+/// view), so that its storage can be written element by element.
+fn whole(tensor: FlexTensor) -> FlexTensor {
+    let len = tensor.layout().shape().num_elements();
+    if tensor.layout().contiguous_offsets() == Some((0, len))
+        && tensor.bytes().len() == len * std::mem::size_of::<f32>()
+    {
+        return tensor;
+    }
+    flex_tensor(
+        values(&tensor).into_owned(),
+        tensor.layout().shape().to_vec(),
+    )
 }
 
 fn flex_tensor(values: Vec<f32>, shape: impl Into<Vec<usize>>) -> FlexTensor {
@@ -531,6 +589,35 @@ impl LabKernels for Flex {
         let d_out = output_grad.layout().shape()[1];
         super::count_run(Op::Linear);
         flex_tensor(linear::bias_grad(&values(&output_grad), d_out), [d_out])
+    }
+
+    fn lab_sgd_momentum_step(
+        param: FlexTensor,
+        grad: FlexTensor,
+        velocity: FlexTensor,
+        lr: f64,
+        momentum: Momentum,
+        weight_decay: Option<f32>,
+    ) -> SgdStep<Self> {
+        assert!(
+            all_f32(&[&param, &grad, &velocity])
+                && grad.layout().shape() == param.layout().shape()
+                && velocity.layout().shape() == param.layout().shape(),
+            "kernel::sgd checks the shapes and types"
+        );
+        super::count_run(Op::Sgd);
+        let (mut param, mut velocity) = (whole(param), whole(velocity));
+        let grad = values(&grad);
+        // Written in place where the tensor is ours alone; copied once where it is shared.
+        sgd::step_in_place(
+            param.storage_mut::<f32>(),
+            &grad,
+            velocity.storage_mut::<f32>(),
+            lr,
+            momentum,
+            weight_decay,
+        );
+        SgdStep { param, velocity }
     }
 }
 

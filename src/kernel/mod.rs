@@ -44,6 +44,7 @@ use burn::nn::{BatchNorm, Dropout, Linear};
 use burn::tensor::Tensor;
 
 pub use alloc::{KEEPS_FREED_MEMORY, keep_freed_memory};
+pub use sgd::{FusedSgd, FusedSgdState, Momentum, SgdHyper, sgd_optimizer};
 
 /// The widest vector instructions our own kernels use (`gemm`'s pick theirs regardless):
 /// [`Simd::Widest`] the CPU has, unless the environment variable `MNIST_LAB_SIMD` says `avx2`
@@ -105,6 +106,7 @@ fn avx2_allowed() -> bool {
 
 mod alloc;
 mod dropout;
+mod sgd;
 // The slice kernels are crate-private: they trust the geometry the extension builds from real
 // tensors (each still asserts what its unsafe code relies on).
 #[cfg(feature = "flex")]
@@ -196,10 +198,13 @@ pub enum Op {
     Dropout,
     /// [`linear`].
     Linear,
+    /// [`FusedSgd`]'s step (burn's `Sgd` with the same results, in one pass on Flex).
+    Sgd,
 }
 
 /// Per [`Op`] (by [`op_index`]): whether it is set to burn's kernel.
-static BURN: [AtomicBool; 5] = [
+static BURN: [AtomicBool; 6] = [
+    AtomicBool::new(false),
     AtomicBool::new(false),
     AtomicBool::new(false),
     AtomicBool::new(false),
@@ -213,8 +218,9 @@ fn switch(op: Op) -> &'static AtomicBool {
 
 thread_local! {
     /// Runs of our kernels on this thread, by [`Op`] (see [`our_kernel_runs`]).
-    static RUNS: [std::cell::Cell<u64>; 5] = const {
+    static RUNS: [std::cell::Cell<u64>; 6] = const {
         [
+            std::cell::Cell::new(0),
             std::cell::Cell::new(0),
             std::cell::Cell::new(0),
             std::cell::Cell::new(0),
@@ -231,6 +237,7 @@ fn op_index(op: Op) -> usize {
         Op::BatchNorm => 2,
         Op::Dropout => 3,
         Op::Linear => 4,
+        Op::Sgd => 5,
     }
 }
 

@@ -260,10 +260,11 @@ impl Default for OptimizerConfig {
 }
 
 impl OptimizerConfig {
-    /// A fresh optimizer.
+    /// A fresh optimizer. SGD steps by [`crate::kernel::FusedSgd`]: burn's `Sgd`, bit for bit,
+    /// in one pass per parameter on Flex.
     pub fn init(&self) -> ModuleOptimizer {
         match self {
-            Self::Sgd(c) => c.init(),
+            Self::Sgd(c) => crate::kernel::sgd_optimizer(c),
             Self::Adam(c) => c.init(),
             Self::AdamW(c) => c.init(),
         }

@@ -233,7 +233,7 @@ pub(crate) fn write_json(
 
 /// SGD with PyTorch's momentum semantics (dampening 0; burn's default dampening is 0.1).
 pub fn sgd(momentum: f64) -> ModuleOptimizer {
-    sgd_config(momentum).init()
+    crate::kernel::sgd_optimizer(&sgd_config(momentum))
 }
 
 /// The config behind [`sgd`], for adding e.g. weight decay.
