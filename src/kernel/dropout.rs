@@ -75,12 +75,13 @@ const LANES: usize = 16;
 /// of block `first + l`. The same arithmetic as [`philox4x32_10`], lane by lane.
 #[inline(always)]
 fn philox_lanes(first: u64, key: [u32; 2]) -> [[u32; LANES]; 4] {
-    let mut c = [[0u32; LANES]; 4];
-    for l in 0..LANES {
-        let block = first + l as u64;
-        c[0][l] = block as u32;
-        c[1][l] = (block >> 32) as u32;
-    }
+    let blocks: [u64; LANES] = std::array::from_fn(|l| first + l as u64);
+    let mut c = [
+        blocks.map(|b| b as u32),
+        blocks.map(|b| (b >> 32) as u32),
+        [0; LANES],
+        [0; LANES],
+    ];
     let [mut k0, mut k1] = key;
     for round in 0..10 {
         if round > 0 {
@@ -250,14 +251,9 @@ mod tests {
         }
         // Blocks past 2^32 use the counter's second word.
         let far = philox_lanes(u64::from(u32::MAX) - 1, [3, 4]);
-        for l in 0..LANES {
-            let block = u64::from(u32::MAX) - 1 + l as u64;
+        for (l, block) in (u64::from(u32::MAX) - 1..).take(LANES).enumerate() {
             let one = philox4x32_10([block as u32, (block >> 32) as u32, 0, 0], [3, 4]);
-            assert_eq!(
-                [far[0][l], far[1][l], far[2][l], far[3][l]],
-                one,
-                "block {block}"
-            );
+            assert_eq!(far.map(|word| word[l]), one, "block {block}");
         }
     }
 

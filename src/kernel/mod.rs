@@ -185,8 +185,9 @@ impl std::str::FromStr for KernelImpl {
     }
 }
 
-/// The ops with a kernel of ours.
+/// The ops with a kernel of ours (more may come: match with a `_` arm).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Op {
     /// [`conv2d`].
     Conv2d,
