@@ -6,7 +6,7 @@
 //!
 //! The modules follow the data: [`data`] -> [`model`] -> [`train`] -> [`report`]; [`kernel`]
 //! holds the conv, pooling, batch-norm and linear kernels the models run on burn-flex (and their
-//! dropout), [`experiment`] the report's recipes. The trainer is generic: any network with
+//! dropout and SGD step), [`experiment`] the report's recipes. The trainer is generic: any network with
 //! burn-train's `TrainStep` + `InferenceStep` ([`train::Classifier`]) on any burn `Dataset` +
 //! `Batcher` (`examples/custom_model.rs` trains a LeNet-5 defined in the example).
 //!

@@ -10,7 +10,10 @@
 //! `max_pool.rs`, `batch_norm.rs`, and `norm_pool.rs` where batch norm is followed by pooling),
 //! with our backward passes; everywhere else (ndarray, wgpu, strides, groups, dilation, padding
 //! not below the kernel, empty tensors, other float types) they are exactly burn's.
-//! [`dropout`] draws its masks from a counter-based generator of ours (Philox) on every backend.
+//! [`dropout`] draws its masks from a counter-based generator of ours (Philox) on every backend,
+//! [`linear`] runs the fully connected layers, and [`FusedSgd`] (what
+//! [`crate::train::OptimizerConfig::init`] gives for SGD) steps each parameter in one pass,
+//! bit for bit burn's `Sgd`.
 //! `results/performance.md` has the measured effect of each; [`set_kernel`] switches an op back
 //! to burn's kernel for comparisons, and [`our_kernel_runs`] tells whether ours ran.
 //!
