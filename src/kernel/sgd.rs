@@ -1,5 +1,5 @@
 //! SGD with momentum in one pass over each parameter: burn's `Sgd`, bit for bit, without its
-//! five tensor passes per step.
+//! six tensor passes per step.
 //!
 //! Why: burn's `Sgd` updates a parameter through separate tensor operations (weight decay, the
 //! gradient times `1 - dampening`, the velocity times the momentum, their sum, the step times
@@ -52,7 +52,11 @@ impl SgdHyper {
     /// assert_eq!(hyper.weight_decay, None);
     /// ```
     pub fn of(config: &SgdConfig) -> Self {
-        let value = serde_json::to_value(config).unwrap_or_default();
+        Self::from_serialized(&serde_json::to_value(config).unwrap_or_default())
+    }
+
+    /// [`Self::of`] from the config's serialized form.
+    fn from_serialized(value: &serde_json::Value) -> Self {
         let momentum = value["momentum"].as_object().map(|m| Momentum {
             // burn's Momentum::new takes `momentum` as f32 and keeps dampening as f64.
             momentum: m["momentum"].as_f64().unwrap_or(0.9) as f32,
@@ -75,17 +79,16 @@ impl SgdHyper {
 /// assert!(!optimizer.has_gradient_clipping());
 /// ```
 pub fn sgd_optimizer(config: &SgdConfig) -> ModuleOptimizer {
+    // SgdConfig's fields are private: all of them come from its serialized form.
+    let value = serde_json::to_value(config).unwrap_or_default();
     let mut optimizer = ModuleOptimizer::from(FusedSgd {
-        hyper: SgdHyper::of(config),
+        hyper: SgdHyper::from_serialized(&value),
     });
-    // Private in SgdConfig too: read from its serialized form.
-    let clipping = serde_json::to_value(config)
-        .ok()
-        .and_then(|v| {
-            serde_json::from_value::<Option<GradientClippingConfig>>(v["gradient_clipping"].clone())
-                .ok()
-        })
-        .flatten();
+    let clipping = serde_json::from_value::<Option<GradientClippingConfig>>(
+        value["gradient_clipping"].clone(),
+    )
+    .ok()
+    .flatten();
     if let Some(clipping) = clipping {
         optimizer = optimizer.with_grad_clipping(clipping.init());
     }
@@ -145,32 +148,35 @@ impl Optimizer for FusedSgd {
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let velocity = state.and_then(|s| s.velocity);
         #[cfg(feature = "flex")]
-        if let (Some(momentum), Some(velocity)) = (self.hyper.momentum, &velocity)
-            && super::ours_apply(super::Op::Sgd, &tensor)
-            && grad.dtype() == tensor.dtype()
-            && velocity.dtype() == tensor.dtype()
-            && grad.shape() == tensor.shape()
-            && velocity.shape() == tensor.shape()
-        {
-            use super::extension::LabKernels;
-            use burn::backend::Dispatch;
-            let velocity = velocity.clone();
-            let out = <Dispatch as LabKernels>::lab_sgd_momentum_step(
-                tensor.into_dispatch(),
-                grad.into_dispatch(),
-                velocity.into_dispatch(),
-                lr,
-                momentum,
-                self.hyper.weight_decay,
-            );
-            let velocity = Tensor::from_dispatch(out.velocity);
-            return (
-                Tensor::from_dispatch(out.param),
-                Some(FusedSgdState {
-                    velocity: Some(velocity),
-                }),
-            );
-        }
+        let velocity = match (self.hyper.momentum, velocity) {
+            // The velocity is moved, not cloned, into the kernel: a second handle would make
+            // Flex copy it before writing.
+            (Some(momentum), Some(velocity))
+                if super::ours_apply(super::Op::Sgd, &tensor)
+                    && grad.dtype() == tensor.dtype()
+                    && velocity.dtype() == tensor.dtype()
+                    && grad.shape() == tensor.shape()
+                    && velocity.shape() == tensor.shape() =>
+            {
+                use super::extension::LabKernels;
+                use burn::backend::Dispatch;
+                let out = <Dispatch as LabKernels>::lab_sgd_momentum_step(
+                    tensor.into_dispatch(),
+                    grad.into_dispatch(),
+                    velocity.into_dispatch(),
+                    lr,
+                    momentum,
+                    self.hyper.weight_decay,
+                );
+                return (
+                    Tensor::from_dispatch(out.param),
+                    Some(FusedSgdState {
+                        velocity: Some(Tensor::from_dispatch(out.velocity)),
+                    }),
+                );
+            }
+            (_, velocity) => velocity,
+        };
         self.burn_step(lr, tensor, grad, velocity)
     }
 
