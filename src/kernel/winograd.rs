@@ -49,25 +49,46 @@ fn tiles(g: &ConvGeometry) -> [usize; 2] {
 }
 
 /// `U = G g Gᵀ` of every kernel, laid out `[16][c_out][c_in]`: element `e = 4 i + j` of the
-/// 4x4 transform of `weight[o][c]` at `u[(e * c_out + o) * c_in + c]`.
+/// 4x4 transform of `weight[o][c]` at `u[(e * c_out + o) * c_in + c]`. Computed tap by tap
+/// over all kernels at once, so that every step is one vector pass and every store contiguous
+/// (kernel by kernel, its 16 scattered stores took ~40 µs of the complex CNN's batch-1
+/// latency of ~550, perf); the same operations in the same order for each kernel.
 fn weight_transform(weight: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
-    let mut u = vec![0.0f32; 16 * c_out * c_in];
+    let kernels = c_out * c_in;
+    assert_eq!(weight.len(), 9 * kernels, "weight length");
+    // taps[k][oc]: tap k (row k / 3, column k % 3) of kernel oc.
+    let mut taps = vec![0.0f32; 9 * kernels];
     for (oc, w) in weight.chunks_exact(9).enumerate() {
-        // G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]: first on the columns.
-        let mut gw = [[0.0f32; 3]; 4];
-        for x in 0..3 {
-            let (a, b, c) = (w[x], w[3 + x], w[6 + x]);
-            gw[0][x] = a;
-            gw[1][x] = 0.5 * (a + b + c);
-            gw[2][x] = 0.5 * (a - b + c);
-            gw[3][x] = c;
+        for (k, &value) in w.iter().enumerate() {
+            taps[k * kernels + oc] = value;
         }
-        for (i, &[a, b, c]) in gw.iter().enumerate() {
-            let row = [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
-            for (j, v) in row.into_iter().enumerate() {
-                u[(4 * i + j) * c_out * c_in + oc] = v;
-            }
+    }
+    // G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]], applied to the rows of
+    // taps `(a, b, c)`: `[a, (a + b + c) / 2, (a - b + c) / 2, c]`, into `out[0..4]`.
+    let apply = |out: &mut [f32], [a, b, c]: [&[f32]; 3]| {
+        let (r0, rest) = out.split_at_mut(kernels);
+        let (r1, rest) = rest.split_at_mut(kernels);
+        let (r2, r3) = rest.split_at_mut(kernels);
+        r0.copy_from_slice(a);
+        map3(r1, a, b, c, |a, b, c| 0.5 * (a + b + c));
+        map3(r2, a, b, c, |a, b, c| 0.5 * (a - b + c));
+        r3.copy_from_slice(c);
+    };
+    // First down the kernels' columns: gw[i][x] at `(3 i + x) * kernels`...
+    let mut down = vec![0.0f32; 4 * kernels];
+    let mut gw = vec![0.0f32; 12 * kernels];
+    let tap = |k: usize| &taps[k * kernels..(k + 1) * kernels];
+    for x in 0..3 {
+        apply(&mut down, [tap(x), tap(3 + x), tap(6 + x)]);
+        for (i, row) in down.chunks_exact(kernels).enumerate() {
+            gw[(3 * i + x) * kernels..(3 * i + x + 1) * kernels].copy_from_slice(row);
         }
+    }
+    // ... then along their rows: element 4 i + j of U from gw[i][0..3].
+    let mut u = vec![0.0f32; 16 * kernels];
+    for (i, out) in u.chunks_exact_mut(4 * kernels).enumerate() {
+        let g = |x: usize| &gw[(3 * i + x) * kernels..(3 * i + x + 1) * kernels];
+        apply(out, [g(0), g(1), g(2)]);
     }
     u
 }
@@ -93,10 +114,12 @@ fn map3(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f
 struct Scratch {
     /// One input plane with its padding, `[2 th + 2, 2 tw + 2]`.
     padded: Vec<f32>,
-    /// 12 tile-sized arrays of the output transform.
+    /// 16 tile-sized arrays of the output transform, and 32 floats of room.
     samples: Vec<f32>,
     /// One padded row after `Bᵀ` down the rows, and its even and odd columns.
     rows: Vec<f32>,
+    /// The weight gradient's input transforms transposed, `[16][n][c_in]`.
+    transposed: Vec<f32>,
 }
 
 impl Scratch {
@@ -106,11 +129,46 @@ impl Scratch {
         if self.padded.len() < padded {
             self.padded.resize(padded, 0.0);
         }
-        if self.samples.len() < 12 * th * tw {
-            self.samples.resize(12 * th * tw, 0.0);
+        if self.samples.len() < 16 * th * tw + 32 {
+            self.samples.resize(16 * th * tw + 32, 0.0);
         }
         if self.rows.len() < 4 * tw + 4 {
             self.rows.resize(4 * tw + 4, 0.0);
+        }
+    }
+}
+
+impl Scratch {
+    /// [`Scratch::transposed`], at least `len` long; its first `len` floats.
+    fn transposed_fit(&mut self, len: usize) -> &mut [f32] {
+        if self.transposed.len() < len {
+            self.transposed.resize(len, 0.0);
+        }
+        &mut self.transposed[..len]
+    }
+}
+
+/// `dst[c][r] = src[r][c]` of the `rows x cols` matrix `src` (row-major), by 8x8 blocks of AVX2
+/// registers where allowed ([`super::avx2_allowed`]), else (and at the edges) one by one.
+/// Hand-written: no maintained crate transposes `f32` slices with SIMD (`transpose` is scalar).
+fn transpose(src: &[f32], [rows, cols]: [usize; 2], dst: &mut [f32]) {
+    assert_eq!(src.len(), rows * cols, "src length");
+    assert_eq!(dst.len(), rows * cols, "dst length");
+    #[cfg(target_arch = "x86_64")]
+    let blocks = if super::avx2_allowed() {
+        // SAFETY: the CPU has AVX2 (just checked); the lengths are checked above.
+        unsafe { avx2::transpose_blocks(src, [rows, cols], dst) }
+    } else {
+        [0, 0]
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let blocks = [0, 0];
+    // What the blocks left: the rows past them, then the columns past them in their rows.
+    let [rows_done, cols_done] = blocks;
+    for r in 0..rows {
+        let first = if r < rows_done { cols_done } else { 0 };
+        for c in first..cols {
+            dst[c * rows + r] = src[r * cols + c];
         }
     }
 }
@@ -218,27 +276,27 @@ fn input_transform_with(
 /// `copy_from_slice` called libc's memmove for every row (~6% of the complex CNN's training,
 /// perf). Longer rows, and rows under 4 floats, take `copy_from_slice`.
 #[inline(always)]
-fn copy_row(dst: &mut [f32], src: &[f32]) {
+fn copy_row<T: Copy>(dst: &mut [T], src: &[T]) {
     /// `dst[at..at + N] = src[at..at + N]` as one `N`-float value.
     #[inline(always)]
-    fn block<const N: usize>(dst: &mut [f32], src: &[f32], at: usize) {
-        let v: [f32; N] = src[at..at + N].try_into().expect("N floats");
+    fn block<T: Copy, const N: usize>(dst: &mut [T], src: &[T], at: usize) {
+        let v: [T; N] = src[at..at + N].try_into().expect("N floats");
         dst[at..at + N].copy_from_slice(&v);
     }
     let len = src.len();
     assert_eq!(dst.len(), len);
     match len {
         16..=32 => {
-            block::<16>(dst, src, 0);
-            block::<16>(dst, src, len - 16);
+            block::<T, 16>(dst, src, 0);
+            block::<T, 16>(dst, src, len - 16);
         }
         8..16 => {
-            block::<8>(dst, src, 0);
-            block::<8>(dst, src, len - 8);
+            block::<T, 8>(dst, src, 0);
+            block::<T, 8>(dst, src, len - 8);
         }
         4..8 => {
-            block::<4>(dst, src, 0);
-            block::<4>(dst, src, len - 4);
+            block::<T, 4>(dst, src, 0);
+            block::<T, 4>(dst, src, len - 4);
         }
         _ => dst.copy_from_slice(src),
     }
@@ -268,67 +326,192 @@ mod avx2 {
         (order(even), order(odd))
     }
 
-    /// The four outputs `Aᵀ M A` (+ `bias`) of the first `8 k` tiles (`8 k <= ` every length),
-    /// from the 16 rows of `m`: the portable loops' operations in their order. Returns `8 k`.
+    /// The transpose of the `rows x cols` matrix `src` into `dst` (`[cols][rows]`), over the
+    /// whole 8x8 blocks: rows `0..8 (rows / 8)` by columns `0..8 (cols / 8)`, which it returns.
     ///
     /// # Safety
-    /// The CPU has AVX2.
+    /// The CPU has AVX2; `src` and `dst` hold `rows * cols` floats.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn output_tiles(m: [&[f32]; 16], bias: f32, mut y: [&mut [f32]; 4]) -> usize {
-        let len = m
-            .iter()
-            .map(|r| r.len())
-            .chain(y.iter().map(|r| r.len()))
-            .min()
-            .unwrap_or(0);
-        let b = _mm256_set1_ps(bias);
-        let (add, sub) = (|p, q| _mm256_add_ps(p, q), |p, q| _mm256_sub_ps(p, q));
-        for k in 0..len / 8 {
-            // SAFETY: tiles 8 k..8 k + 8 lie within every row (`len`).
-            let v: [__m256; 16] =
-                std::array::from_fn(|e| unsafe { _mm256_loadu_ps(m[e].as_ptr().add(8 * k)) });
-            let s: [__m256; 4] = std::array::from_fn(|j| add(add(v[j], v[4 + j]), v[8 + j]));
-            let d: [__m256; 4] = std::array::from_fn(|j| sub(sub(v[4 + j], v[8 + j]), v[12 + j]));
-            let out = [
-                add(add(add(s[0], s[1]), s[2]), b),
-                add(sub(sub(s[1], s[2]), s[3]), b),
-                add(add(add(d[0], d[1]), d[2]), b),
-                add(sub(sub(d[1], d[2]), d[3]), b),
-            ];
-            for (row, value) in y.iter_mut().zip(out) {
-                // SAFETY: as the loads.
-                unsafe { _mm256_storeu_ps(row.as_mut_ptr().add(8 * k), value) };
+    pub unsafe fn transpose_blocks(
+        src: &[f32],
+        [rows, cols]: [usize; 2],
+        dst: &mut [f32],
+    ) -> [usize; 2] {
+        let [rows_done, cols_done] = [rows / 8 * 8, cols / 8 * 8];
+        let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+        for r0 in (0..rows_done).step_by(8) {
+            for c0 in (0..cols_done).step_by(8) {
+                // SAFETY: rows r0..r0 + 8 and columns c0..c0 + 8 lie within the matrix.
+                let x: [__m256; 8] = std::array::from_fn(|i| unsafe {
+                    _mm256_loadu_ps(s.add((r0 + i) * cols + c0))
+                });
+                // Pairs of rows interleaved, then pairs of pairs, then the 128-bit halves.
+                let lo = |a, b| _mm256_unpacklo_ps(a, b);
+                let hi = |a, b| _mm256_unpackhi_ps(a, b);
+                let t = [
+                    lo(x[0], x[1]),
+                    hi(x[0], x[1]),
+                    lo(x[2], x[3]),
+                    hi(x[2], x[3]),
+                    lo(x[4], x[5]),
+                    hi(x[4], x[5]),
+                    lo(x[6], x[7]),
+                    hi(x[6], x[7]),
+                ];
+                let low = |a, b| _mm256_shuffle_ps::<0b01_00_01_00>(a, b);
+                let high = |a, b| _mm256_shuffle_ps::<0b11_10_11_10>(a, b);
+                let u = [
+                    low(t[0], t[2]),
+                    high(t[0], t[2]),
+                    low(t[1], t[3]),
+                    high(t[1], t[3]),
+                    low(t[4], t[6]),
+                    high(t[4], t[6]),
+                    low(t[5], t[7]),
+                    high(t[5], t[7]),
+                ];
+                for i in 0..4 {
+                    let first = _mm256_permute2f128_ps::<0x20>(u[i], u[4 + i]);
+                    let second = _mm256_permute2f128_ps::<0x31>(u[i], u[4 + i]);
+                    // SAFETY: columns c0 + i and c0 + 4 + i are rows of `dst`, rows r0..r0 + 8
+                    // of the matrix its columns.
+                    unsafe {
+                        _mm256_storeu_ps(d.add((c0 + i) * rows + r0), first);
+                        _mm256_storeu_ps(d.add((c0 + 4 + i) * rows + r0), second);
+                    }
+                }
             }
         }
-        8 * (len / 8)
+        [rows_done, cols_done]
     }
 
-    /// Writes `left[i], right[i]` to `dst[2 i], dst[2 i + 1]` for the first `8 k` of `i` such
-    /// that `16 k <= dst.len()` (and `8 k` within both halves); returns `8 k`.
+    /// The four outputs `Aᵀ M A` (+ `bias`) of tiles `0..tiles`, element `e` of tile `i` at
+    /// `m[at + e * stride + i]`, by the portable loops' operations in their order: tile `i`'s
+    /// top pair to `top[2 i], top[2 i + 1]`, its bottom pair to `bottom[2 i], bottom[2 i + 1]`.
+    /// 8 tiles a step: the last step's lanes past `tiles` read what follows in `m` and write
+    /// past `2 tiles` (values no one reads) where both have room, else it is left out. Returns
+    /// the tiles done (all of them, or a multiple of 8).
     ///
     /// # Safety
     /// The CPU has AVX2.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn interleave(
-        left: &[f32],
-        right: &[f32],
-        dst: &mut [std::mem::MaybeUninit<f32>],
+    pub unsafe fn output_tiles(
+        m: &[f32],
+        [at, stride]: [usize; 2],
+        tiles: usize,
+        bias: f32,
+        top: &mut [f32],
+        bottom: &mut [f32],
     ) -> usize {
-        let blocks = left.len().min(right.len()).min(dst.len() / 2) / 8;
+        let room = |blocks: usize| {
+            at + 15 * stride + 8 * blocks <= m.len() && 16 * blocks <= top.len().min(bottom.len())
+        };
+        let blocks = if room(tiles.div_ceil(8)) {
+            tiles.div_ceil(8)
+        } else {
+            (0..=tiles / 8).rev().find(|&b| room(b)).unwrap_or(0)
+        };
+        let src = m.as_ptr();
+        let b = _mm256_set1_ps(bias);
+        let (add, sub) = (|p, q| _mm256_add_ps(p, q), |p, q| _mm256_sub_ps(p, q));
+        // [l0 r0 l1 r1 .. l7 r7] as two vectors.
+        let interleave = |l, r| {
+            let (lo, hi) = (_mm256_unpacklo_ps(l, r), _mm256_unpackhi_ps(l, r));
+            (
+                _mm256_permute2f128_ps::<0x20>(lo, hi),
+                _mm256_permute2f128_ps::<0x31>(lo, hi),
+            )
+        };
         for k in 0..blocks {
-            // SAFETY: block k reads left and right at 8 k..8 k + 8 and writes dst at
-            // 16 k..16 k + 16, all within the lengths `blocks` was computed from.
-            unsafe {
-                let l = _mm256_loadu_ps(left.as_ptr().add(8 * k));
-                let r = _mm256_loadu_ps(right.as_ptr().add(8 * k));
-                // [l0 r0 l1 r1 | l4 r4 l5 r5] and [l2 r2 l3 r3 | l6 r6 l7 r7].
-                let (lo, hi) = (_mm256_unpacklo_ps(l, r), _mm256_unpackhi_ps(l, r));
-                let out = dst.as_mut_ptr().add(16 * k).cast::<f32>();
-                _mm256_storeu_ps(out, _mm256_permute2f128_ps::<0x20>(lo, hi));
-                _mm256_storeu_ps(out.add(8), _mm256_permute2f128_ps::<0x31>(lo, hi));
+            // SAFETY: the last load ends at at + 15 stride + 8 blocks <= m.len() (`room`).
+            let v: [__m256; 16] = std::array::from_fn(|e| unsafe {
+                _mm256_loadu_ps(src.add(at + e * stride + 8 * k))
+            });
+            let s: [__m256; 4] = std::array::from_fn(|j| add(add(v[j], v[4 + j]), v[8 + j]));
+            let d: [__m256; 4] = std::array::from_fn(|j| sub(sub(v[4 + j], v[8 + j]), v[12 + j]));
+            let pairs = [
+                interleave(
+                    add(add(add(s[0], s[1]), s[2]), b),
+                    add(sub(sub(s[1], s[2]), s[3]), b),
+                ),
+                interleave(
+                    add(add(add(d[0], d[1]), d[2]), b),
+                    add(sub(sub(d[1], d[2]), d[3]), b),
+                ),
+            ];
+            for (out, (first, second)) in [&mut *top, &mut *bottom].into_iter().zip(pairs) {
+                // SAFETY: 16 k + 16 <= 16 blocks <= the output's length (`room`).
+                unsafe {
+                    _mm256_storeu_ps(out.as_mut_ptr().add(16 * k), first);
+                    _mm256_storeu_ps(out.as_mut_ptr().add(16 * k + 8), second);
+                }
             }
         }
-        8 * blocks
+        (8 * blocks).min(tiles)
+    }
+
+    /// `Z = A dY Aᵀ` of the tiles of one plane of the output's gradient whose two dimensions
+    /// are even, from its even and odd columns (`even`, `odd`: `[2 th][tw]` each, followed by 8
+    /// readable floats): element `e` of tile `(ty, tx)` to `z[rows[e] + ty * tw + tx]`, by the
+    /// portable loops' operations in their order.
+    ///
+    /// # Safety
+    /// The CPU has AVX2, `even` and `odd` are at least `2 th tw + 8` long, and
+    /// `rows[e] + th * tw <= z.len()` for every `e`.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn grad_tiles(
+        even: &[f32],
+        odd: &[f32],
+        [th, tw]: [usize; 2],
+        z: &mut [f32],
+        rows: [usize; 16],
+    ) {
+        let (e, o, dst) = (even.as_ptr(), odd.as_ptr(), z.as_mut_ptr());
+        let (add, sub) = (|p, q| _mm256_add_ps(p, q), |p, q| _mm256_sub_ps(p, q));
+        let neg = |x| _mm256_xor_ps(x, _mm256_set1_ps(-0.0));
+        for ty in 0..th {
+            for tx in (0..tw).step_by(8) {
+                let (top, bottom) = (2 * ty * tw + tx, (2 * ty + 1) * tw + tx);
+                // SAFETY: the last read ends at (2 th - 1) tw + tx + 8 <= 2 th tw + 7, inside
+                // the 8 floats past the columns (the caller's guarantee).
+                let [a, b, c, d] = unsafe {
+                    [
+                        _mm256_loadu_ps(e.add(top)),
+                        _mm256_loadu_ps(o.add(top)),
+                        _mm256_loadu_ps(e.add(bottom)),
+                        _mm256_loadu_ps(o.add(bottom)),
+                    ]
+                };
+                // Down the rows: [a, b], [a + c, b + d], [a - c, b - d], [-c, -d].
+                let down = [
+                    (a, b),
+                    (add(a, c), add(b, d)),
+                    (sub(a, c), sub(b, d)),
+                    (neg(c), neg(d)),
+                ];
+                // As in `tile_rows`: lanes past the row's last tile land on the next rows'
+                // first tiles, which later steps overwrite; the plane's last ones are cut.
+                let whole = ty * tw + tx + 8 <= th * tw;
+                for (i, (x0, x1)) in down.into_iter().enumerate() {
+                    // Along the columns: [x0, x0 + x1, x0 - x1, -x1].
+                    let out = [x0, add(x0, x1), sub(x0, x1), neg(x1)];
+                    for (j, value) in out.into_iter().enumerate() {
+                        let at = rows[4 * i + j] + ty * tw + tx;
+                        // SAFETY: `at..at + 8` (whole) or `at..at + tw - tx` lies within
+                        // `rows[e]..rows[e] + th * tw`, inside `z` (the caller's guarantee).
+                        unsafe {
+                            if whole {
+                                _mm256_storeu_ps(dst.add(at), value);
+                            } else {
+                                let mut lanes = [0.0f32; 8];
+                                _mm256_storeu_ps(lanes.as_mut_ptr(), value);
+                                std::ptr::copy_nonoverlapping(lanes.as_ptr(), dst.add(at), tw - tx);
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Writes `src[2 i], src[2 i + 1]` to `even[i], odd[i]` for the first `8 k` of `i` such
@@ -452,7 +635,10 @@ unsafe fn output_transform_avx2(
     output_transform_body::<true>(m, n, first, g, bias, out, scratch)
 }
 
-/// The output transform; `AVX2` (only where the CPU has it) interleaves with intrinsics.
+/// The output transform; `AVX2` (only where the CPU has it) with intrinsics. The tiles' top
+/// and bottom pairs of outputs go to two arrays of interleaved pairs, whose `2 tw`-float rows
+/// are the plane's even and odd rows: each then lands by one [`copy_row`]. (Interleaved row by
+/// row straight into the plane, rows of 7 or 14 tiles left most pairs to a scalar loop.)
 #[inline(always)]
 fn output_transform_body<const AVX2: bool>(
     m: &[f32],
@@ -468,26 +654,26 @@ fn output_transform_body<const AVX2: bool>(
     let [th, tw] = tiles(g);
     let t = th * tw;
     scratch.fit(g);
-    // 8 arrays down the rows (s0..s3, d0..d3), then the 4 outputs of each tile.
-    let (sd, ys) = scratch.samples[..12 * t].split_at_mut(8 * t);
+    // 8 arrays down the rows (s0..s3, d0..d3), the 4 outputs of each tile, and the pairs
+    // (with room for a last step of 8 tiles).
+    let (sd, rest) = scratch.samples[..16 * t + 32].split_at_mut(8 * t);
+    let (ys, pairs) = rest.split_at_mut(4 * t);
+    let (top, bottom) = pairs.split_at_mut(2 * t + 16);
     for (o, plane) in out.chunks_exact_mut(oh * ow).enumerate() {
         let b = bias.map_or(0.0, |b| b[o]);
-        let r: [&[f32]; 16] = std::array::from_fn(|e| &m[(e * c_out + o) * n + first..][..t]);
-        let (y00, rest) = ys.split_at_mut(t);
-        let (y01, rest) = rest.split_at_mut(t);
-        let (y10, y11) = rest.split_at_mut(t);
         #[cfg(target_arch = "x86_64")]
         let done = if AVX2 {
             // SAFETY: `AVX2` only where the CPU has it (the callers check).
-            unsafe { avx2::output_tiles(r, b, [&mut *y00, &mut *y01, &mut *y10, &mut *y11]) }
+            unsafe { avx2::output_tiles(m, [o * n + first, c_out * n], t, b, top, bottom) }
         } else {
             0
         };
         #[cfg(not(target_arch = "x86_64"))]
         let done = 0;
         // The rest (all of it without AVX2): down the rows into s0..s3 and d0..d3, then along.
-        let r = r.map(|row| &row[done..]);
         let rest = t - done;
+        let r: [&[f32]; 16] =
+            std::array::from_fn(|e| &m[(e * c_out + o) * n + first + done..][..rest]);
         for j in 0..4 {
             let (s, d) = sd[2 * j * rest..2 * (j + 1) * rest].split_at_mut(rest);
             map3(s, r[j], r[4 + j], r[8 + j], |a, b, c| a + b + c);
@@ -495,42 +681,41 @@ fn output_transform_body<const AVX2: bool>(
         }
         let at = |k: usize| &sd[k * rest..(k + 1) * rest];
         let (s, d) = ([at(0), at(2), at(4), at(6)], [at(1), at(3), at(5), at(7)]);
-        map3(&mut y00[done..], s[0], s[1], s[2], |a, c, e| a + c + e + b);
-        map3(&mut y01[done..], s[1], s[2], s[3], |a, c, e| a - c - e + b);
-        map3(&mut y10[done..], d[0], d[1], d[2], |a, c, e| a + c + e + b);
-        map3(&mut y11[done..], d[1], d[2], d[3], |a, c, e| a - c - e + b);
+        let (y00, ys_rest) = ys[..4 * rest].split_at_mut(rest);
+        let (y01, ys_rest) = ys_rest.split_at_mut(rest);
+        let (y10, y11) = ys_rest.split_at_mut(rest);
+        map3(y00, s[0], s[1], s[2], |a, c, e| a + c + e + b);
+        map3(y01, s[1], s[2], s[3], |a, c, e| a - c - e + b);
+        map3(y10, d[0], d[1], d[2], |a, c, e| a + c + e + b);
+        map3(y11, d[1], d[2], d[3], |a, c, e| a - c - e + b);
+        for (i, (((&a, &b), &c), &d)) in y00.iter().zip(&*y01).zip(&*y10).zip(&*y11).enumerate() {
+            let at = 2 * (done + i);
+            top[at..at + 2].copy_from_slice(&[a, b]);
+            bottom[at..at + 2].copy_from_slice(&[c, d]);
+        }
+        // Output row 2 ty is the first `ow` floats of row ty of `top` (`ow` is `2 tw`, or
+        // `2 tw - 1` where the last tiles are cut), row 2 ty + 1 those of `bottom`.
         for ty in 0..th {
-            let tiles = ty * tw..(ty + 1) * tw;
-            for (dy, (left, right)) in [
-                (&y00[tiles.clone()], &y01[tiles.clone()]),
-                (&y10[tiles.clone()], &y11[tiles]),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                let oy = 2 * ty + dy;
-                if oy >= oh {
-                    break;
-                }
-                let mut dst = &mut plane[oy * ow..(oy + 1) * ow];
-                let (mut left, mut right) = (left, right);
-                #[cfg(target_arch = "x86_64")]
-                if AVX2 {
-                    // SAFETY: `AVX2` only where the CPU has it (the callers check).
-                    let done = unsafe { avx2::interleave(left, right, dst) };
-                    (left, right, dst) = (&left[done..], &right[done..], &mut dst[2 * done..]);
-                }
-                let mut pairs = dst.chunks_exact_mut(2);
-                for ((pair, &l), &r) in (&mut pairs).zip(left).zip(right) {
-                    pair[0].write(l);
-                    pair[1].write(r);
-                }
-                if let [last] = pairs.into_remainder() {
-                    last.write(left[left.len() - 1]);
-                }
+            let row = 2 * ty * tw..2 * ty * tw + ow;
+            copy_row(
+                &mut plane[2 * ty * ow..][..ow],
+                as_uninit(&top[row.clone()]),
+            );
+            if 2 * ty + 1 < oh {
+                copy_row(
+                    &mut plane[(2 * ty + 1) * ow..][..ow],
+                    as_uninit(&bottom[row]),
+                );
             }
         }
     }
+}
+
+/// `values` as (initialized) `MaybeUninit` floats, to copy into an output being written.
+fn as_uninit(values: &[f32]) -> &[MaybeUninit<f32>] {
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and an initialized value is a valid
+    // `MaybeUninit`; the slice is only read.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), values.len()) }
 }
 
 thread_local! {
@@ -704,6 +889,33 @@ fn grad_transform_body<const AVX2: bool>(
     let c_out = g.channels_out();
     let [th, tw] = tiles(g);
     scratch.fit(g);
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 && oh % 2 == 0 && ow % 2 == 0 {
+        // Even sizes (the complex CNN's): the plane's columns split apart in one pass, and
+        // every tile's 16 values computed from them 8 tiles at a time (row by row, the 7 or 14
+        // tiles of a row left most of them to scalar loops).
+        let len = oh * tw;
+        if scratch.samples.len() < 2 * (len + 8) {
+            scratch.samples.resize(2 * (len + 8), 0.0);
+        }
+        let (even, odd) = scratch.samples[..2 * (len + 8)].split_at_mut(len + 8);
+        assert!(
+            (16 * c_out - 1) * n + first + th * tw <= z.len(),
+            "the transformed tiles fit in z"
+        );
+        for (o, plane) in output_grad.chunks_exact(oh * ow).enumerate() {
+            // SAFETY: `AVX2` only where the CPU has it (the callers check).
+            let done = unsafe { avx2::deinterleave(plane, &mut even[..len], &mut odd[..len]) };
+            for (i, pair) in plane.chunks_exact(2).enumerate().skip(done) {
+                (even[i], odd[i]) = (pair[0], pair[1]);
+            }
+            let rows: [usize; 16] = std::array::from_fn(|e| (e * c_out + o) * n + first);
+            // SAFETY: as above; `even` and `odd` hold `2 th tw = len` floats and 8 more, and
+            // every row `rows[e]..rows[e] + th * tw` lies in `z` (checked above).
+            unsafe { avx2::grad_tiles(even, odd, [th, tw], z, rows) };
+        }
+        return;
+    }
     // The even and odd columns of a tile's two rows (a b / c d), then A applied down them.
     let (split, rows) = scratch.samples[..12 * tw].split_at_mut(4 * tw);
     let (top, bottom) = split.split_at_mut(2 * tw);
@@ -790,7 +1002,15 @@ pub(crate) fn weight_grad(input: &[f32], output_grad: &[f32], g: &ConvGeometry) 
                     grad_transform(dy, g, z, n, i * per_image, scratch);
                 }
                 // `v` is `[c_in, n]`: the transposed right-hand side `[n, c_in]`.
-                element_gemms(&mut du, z, v, [c_out, n, c_in], true);
+                // `gemm` computes a row-major result as its transpose, `dUᵀ_e = V_e · Z_eᵀ`,
+                // whose left-hand side `V_e` must be column-major: row-major, as the transforms
+                // write it, `gemm` packs it one float at a time (~8% of the complex CNN's
+                // training, perf). Transposed here by 8x8 blocks in registers, it is read as is.
+                let vt = scratch.transposed_fit(v.len());
+                for (vt, v) in vt.chunks_exact_mut(c_in * n).zip(v.chunks_exact(c_in * n)) {
+                    transpose(v, [c_in, n], vt);
+                }
+                element_gemms(&mut du, z, vt, [c_out, n, c_in], false);
             });
             du
         })
@@ -988,6 +1208,73 @@ mod tests {
         let one = run(1);
         assert_eq!(one, run(3));
         assert_eq!(one, run(1));
+    }
+
+    #[test]
+    fn transpose_moves_every_element_with_and_without_avx2() {
+        for [rows, cols] in [
+            [1, 1],
+            [8, 8],
+            [32, 980],
+            [13, 21],
+            [64, 245],
+            [9, 7],
+            [16, 3],
+        ] {
+            let src = values(rows * cols, (rows * 1000 + cols) as u64);
+            let mut expected = vec![0.0f32; rows * cols];
+            for r in 0..rows {
+                for c in 0..cols {
+                    expected[c * rows + r] = src[r * cols + c];
+                }
+            }
+            let mut dst = vec![f32::NAN; rows * cols];
+            transpose(&src, [rows, cols], &mut dst);
+            assert_eq!(dst, expected, "{rows} x {cols}");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut dst = vec![f32::NAN; rows * cols];
+                // SAFETY: the CPU has AVX2; both hold rows * cols floats.
+                let done = unsafe { avx2::transpose_blocks(&src, [rows, cols], &mut dst) };
+                assert_eq!(done, [rows / 8 * 8, cols / 8 * 8]);
+                for r in 0..done[0] {
+                    for c in 0..done[1] {
+                        assert_eq!(dst[c * rows + r], expected[c * rows + r], "{rows} x {cols}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// `weight_transform` as it was written kernel by kernel: the same bits.
+    #[test]
+    fn the_weight_transform_is_g_w_gt_kernel_by_kernel() {
+        for (c_out, c_in) in [(1, 1), (3, 5), (64, 32)] {
+            let weight = values(9 * c_out * c_in, (c_out * 100 + c_in) as u64);
+            let mut expected = vec![0.0f32; 16 * c_out * c_in];
+            for (oc, w) in weight.chunks_exact(9).enumerate() {
+                let mut gw = [[0.0f32; 3]; 4];
+                for x in 0..3 {
+                    let (a, b, c) = (w[x], w[3 + x], w[6 + x]);
+                    gw[0][x] = a;
+                    gw[1][x] = 0.5 * (a + b + c);
+                    gw[2][x] = 0.5 * (a - b + c);
+                    gw[3][x] = c;
+                }
+                for (i, &[a, b, c]) in gw.iter().enumerate() {
+                    let row = [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
+                    for (j, v) in row.into_iter().enumerate() {
+                        expected[(4 * i + j) * c_out * c_in + oc] = v;
+                    }
+                }
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&weight_transform(&weight, c_out, c_in)),
+                bits(&expected),
+                "{c_out} x {c_in}"
+            );
+        }
     }
 
     #[test]
