@@ -118,8 +118,6 @@ struct Scratch {
     samples: Vec<f32>,
     /// One padded row after `Bᵀ` down the rows, and its even and odd columns.
     rows: Vec<f32>,
-    /// The weight gradient's input transforms transposed, `[16][n][c_in]`.
-    transposed: Vec<f32>,
 }
 
 impl Scratch {
@@ -134,41 +132,6 @@ impl Scratch {
         }
         if self.rows.len() < 4 * tw + 4 {
             self.rows.resize(4 * tw + 4, 0.0);
-        }
-    }
-}
-
-impl Scratch {
-    /// [`Scratch::transposed`], at least `len` long; its first `len` floats.
-    fn transposed_fit(&mut self, len: usize) -> &mut [f32] {
-        if self.transposed.len() < len {
-            self.transposed.resize(len, 0.0);
-        }
-        &mut self.transposed[..len]
-    }
-}
-
-/// `dst[c][r] = src[r][c]` of the `rows x cols` matrix `src` (row-major), by 8x8 blocks of AVX2
-/// registers where allowed ([`super::avx2_allowed`]), else (and at the edges) one by one.
-/// Hand-written: no maintained crate transposes `f32` slices with SIMD (`transpose` is scalar).
-fn transpose(src: &[f32], [rows, cols]: [usize; 2], dst: &mut [f32]) {
-    assert_eq!(src.len(), rows * cols, "src length");
-    assert_eq!(dst.len(), rows * cols, "dst length");
-    #[cfg(target_arch = "x86_64")]
-    let blocks = if super::avx2_allowed() {
-        // SAFETY: the CPU has AVX2 (just checked); the lengths are checked above.
-        unsafe { avx2::transpose_blocks(src, [rows, cols], dst) }
-    } else {
-        [0, 0]
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let blocks = [0, 0];
-    // What the blocks left: the rows past them, then the columns past them in their rows.
-    let [rows_done, cols_done] = blocks;
-    for r in 0..rows {
-        let first = if r < rows_done { cols_done } else { 0 };
-        for c in first..cols {
-            dst[c * rows + r] = src[r * cols + c];
         }
     }
 }
@@ -324,65 +287,6 @@ mod avx2 {
             _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(x)))
         };
         (order(even), order(odd))
-    }
-
-    /// The transpose of the `rows x cols` matrix `src` into `dst` (`[cols][rows]`), over the
-    /// whole 8x8 blocks: rows `0..8 (rows / 8)` by columns `0..8 (cols / 8)`, which it returns.
-    ///
-    /// # Safety
-    /// The CPU has AVX2; `src` and `dst` hold `rows * cols` floats.
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn transpose_blocks(
-        src: &[f32],
-        [rows, cols]: [usize; 2],
-        dst: &mut [f32],
-    ) -> [usize; 2] {
-        let [rows_done, cols_done] = [rows / 8 * 8, cols / 8 * 8];
-        let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
-        for r0 in (0..rows_done).step_by(8) {
-            for c0 in (0..cols_done).step_by(8) {
-                // SAFETY: rows r0..r0 + 8 and columns c0..c0 + 8 lie within the matrix.
-                let x: [__m256; 8] = std::array::from_fn(|i| unsafe {
-                    _mm256_loadu_ps(s.add((r0 + i) * cols + c0))
-                });
-                // Pairs of rows interleaved, then pairs of pairs, then the 128-bit halves.
-                let lo = |a, b| _mm256_unpacklo_ps(a, b);
-                let hi = |a, b| _mm256_unpackhi_ps(a, b);
-                let t = [
-                    lo(x[0], x[1]),
-                    hi(x[0], x[1]),
-                    lo(x[2], x[3]),
-                    hi(x[2], x[3]),
-                    lo(x[4], x[5]),
-                    hi(x[4], x[5]),
-                    lo(x[6], x[7]),
-                    hi(x[6], x[7]),
-                ];
-                let low = |a, b| _mm256_shuffle_ps::<0b01_00_01_00>(a, b);
-                let high = |a, b| _mm256_shuffle_ps::<0b11_10_11_10>(a, b);
-                let u = [
-                    low(t[0], t[2]),
-                    high(t[0], t[2]),
-                    low(t[1], t[3]),
-                    high(t[1], t[3]),
-                    low(t[4], t[6]),
-                    high(t[4], t[6]),
-                    low(t[5], t[7]),
-                    high(t[5], t[7]),
-                ];
-                for i in 0..4 {
-                    let first = _mm256_permute2f128_ps::<0x20>(u[i], u[4 + i]);
-                    let second = _mm256_permute2f128_ps::<0x31>(u[i], u[4 + i]);
-                    // SAFETY: columns c0 + i and c0 + 4 + i are rows of `dst`, rows r0..r0 + 8
-                    // of the matrix its columns.
-                    unsafe {
-                        _mm256_storeu_ps(d.add((c0 + i) * rows + r0), first);
-                        _mm256_storeu_ps(d.add((c0 + 4 + i) * rows + r0), second);
-                    }
-                }
-            }
-        }
-        [rows_done, cols_done]
     }
 
     /// The four outputs `Aᵀ M A` (+ `bias`) of tiles `0..tiles`, element `e` of tile `i` at
@@ -1001,16 +905,10 @@ pub(crate) fn weight_grad(input: &[f32], output_grad: &[f32], g: &ConvGeometry) 
                     input_transform(image, g, v, n, i * per_image, scratch);
                     grad_transform(dy, g, z, n, i * per_image, scratch);
                 }
-                // `v` is `[c_in, n]`: the transposed right-hand side `[n, c_in]`.
-                // `gemm` computes a row-major result as its transpose, `dUᵀ_e = V_e · Z_eᵀ`,
-                // whose left-hand side `V_e` must be column-major: row-major, as the transforms
-                // write it, `gemm` packs it one float at a time (~8% of the complex CNN's
-                // training, perf). Transposed here by 8x8 blocks in registers, it is read as is.
-                let vt = scratch.transposed_fit(v.len());
-                for (vt, v) in vt.chunks_exact_mut(c_in * n).zip(v.chunks_exact(c_in * n)) {
-                    transpose(v, [c_in, n], vt);
-                }
-                element_gemms(&mut du, z, vt, [c_out, n, c_in], false);
+                // `v` is `[c_in, n]`: the transposed right-hand side `[n, c_in]`. (`gemm` packs
+                // it one float at a time, as the left-hand side of `dUᵀ_e = V_e · Z_eᵀ`; an 8x8
+                // transpose in registers first measured 0.93-1.05x, so it was not kept.)
+                element_gemms(&mut du, z, v, [c_out, n, c_in], true);
             });
             du
         })
@@ -1208,42 +1106,6 @@ mod tests {
         let one = run(1);
         assert_eq!(one, run(3));
         assert_eq!(one, run(1));
-    }
-
-    #[test]
-    fn transpose_moves_every_element_with_and_without_avx2() {
-        for [rows, cols] in [
-            [1, 1],
-            [8, 8],
-            [32, 980],
-            [13, 21],
-            [64, 245],
-            [9, 7],
-            [16, 3],
-        ] {
-            let src = values(rows * cols, (rows * 1000 + cols) as u64);
-            let mut expected = vec![0.0f32; rows * cols];
-            for r in 0..rows {
-                for c in 0..cols {
-                    expected[c * rows + r] = src[r * cols + c];
-                }
-            }
-            let mut dst = vec![f32::NAN; rows * cols];
-            transpose(&src, [rows, cols], &mut dst);
-            assert_eq!(dst, expected, "{rows} x {cols}");
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
-                let mut dst = vec![f32::NAN; rows * cols];
-                // SAFETY: the CPU has AVX2; both hold rows * cols floats.
-                let done = unsafe { avx2::transpose_blocks(&src, [rows, cols], &mut dst) };
-                assert_eq!(done, [rows / 8 * 8, cols / 8 * 8]);
-                for r in 0..done[0] {
-                    for c in 0..done[1] {
-                        assert_eq!(dst[c * rows + r], expected[c * rows + r], "{rows} x {cols}");
-                    }
-                }
-            }
-        }
     }
 
     /// `weight_transform` as it was written kernel by kernel: the same bits.
