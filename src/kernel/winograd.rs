@@ -393,25 +393,12 @@ mod avx2 {
                     (sub(a, c), sub(b, d)),
                     (neg(c), neg(d)),
                 ];
-                // As in `tile_rows`: lanes past the row's last tile land on the next rows'
-                // first tiles, which later steps overwrite; the plane's last ones are cut.
-                let whole = ty * tw + tx + 8 <= th * tw;
                 for (i, (x0, x1)) in down.into_iter().enumerate() {
                     // Along the columns: [x0, x0 + x1, x0 - x1, -x1].
                     let out = [x0, add(x0, x1), sub(x0, x1), neg(x1)];
                     for (j, value) in out.into_iter().enumerate() {
-                        let at = rows[4 * i + j] + ty * tw + tx;
-                        // SAFETY: `at..at + 8` (whole) or `at..at + tw - tx` lies within
-                        // `rows[e]..rows[e] + th * tw`, inside `z` (the caller's guarantee).
-                        unsafe {
-                            if whole {
-                                _mm256_storeu_ps(dst.add(at), value);
-                            } else {
-                                let mut lanes = [0.0f32; 8];
-                                _mm256_storeu_ps(lanes.as_mut_ptr(), value);
-                                std::ptr::copy_nonoverlapping(lanes.as_ptr(), dst.add(at), tw - tx);
-                            }
-                        }
+                        // SAFETY: as `store_tiles` requires (the caller's guarantee).
+                        unsafe { store_tiles(dst, rows[4 * i + j], [ty, tx], [th, tw], value) };
                     }
                 }
             }
@@ -436,6 +423,35 @@ mod avx2 {
             }
         }
         8 * blocks
+    }
+
+    /// Stores `value`, tiles `tx..tx + 8` of row `ty` of a plane's `th x tw` tiles, at
+    /// `dst[row + ty * tw + tx..]`. Lanes past the row's last tile land on the next rows'
+    /// first tiles, which later steps overwrite; only the plane's last tiles need a shorter
+    /// store (a masked store is slow on AMD's cores; a copy of the lanes is not).
+    ///
+    /// # Safety
+    /// The CPU has AVX2, `row + th * tw` floats are writable at `dst`, `ty < th`, `tx < tw`.
+    #[inline(always)]
+    unsafe fn store_tiles(
+        dst: *mut f32,
+        row: usize,
+        [ty, tx]: [usize; 2],
+        [th, tw]: [usize; 2],
+        value: __m256,
+    ) {
+        let at = row + ty * tw + tx;
+        // SAFETY: `at..at + 8` (a whole step) or `at..at + tw - tx` lies within
+        // `row..row + th * tw` (the caller's guarantee).
+        unsafe {
+            if ty * tw + tx + 8 <= th * tw {
+                _mm256_storeu_ps(dst.add(at), value);
+            } else {
+                let mut lanes = [0.0f32; 8];
+                _mm256_storeu_ps(lanes.as_mut_ptr(), value);
+                std::ptr::copy_nonoverlapping(lanes.as_ptr(), dst.add(at), tw - tx);
+            }
+        }
     }
 
     /// `V` of the tiles of one padded plane `[2 th + 2, 2 tw + 2]` (followed by
@@ -476,25 +492,11 @@ mod avx2 {
                     combine(sub, x2, x1),
                     combine(sub, x1, x3),
                 ];
-                // Lanes past the row's last tile land on the next rows' first tiles, which later
-                // steps overwrite; only the plane's last 8 tiles need a shorter store (a masked
-                // store is slow on AMD's cores; a copy of the lanes is not).
-                let whole = ty * tw + tx + 8 <= th * tw;
                 for (i, [a, b, c, d]) in down.into_iter().enumerate() {
                     let out = [sub(a, c), add(b, c), sub(c, b), sub(b, d)];
                     for (j, value) in out.into_iter().enumerate() {
-                        let at = rows[4 * i + j] + ty * tw + tx;
-                        // SAFETY: `at..at + 8` (whole) or `at..at + tw - tx` lies within
-                        // `rows[e]..rows[e] + th * tw`, inside `v` (the caller's guarantee).
-                        unsafe {
-                            if whole {
-                                _mm256_storeu_ps(dst.add(at), value);
-                            } else {
-                                let mut lanes = [0.0f32; 8];
-                                _mm256_storeu_ps(lanes.as_mut_ptr(), value);
-                                std::ptr::copy_nonoverlapping(lanes.as_ptr(), dst.add(at), tw - tx);
-                            }
-                        }
+                        // SAFETY: as `store_tiles` requires (the caller's guarantee).
+                        unsafe { store_tiles(dst, rows[4 * i + j], [ty, tx], [th, tw], value) };
                     }
                 }
             }
