@@ -74,20 +74,16 @@ fn weight_transform(weight: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
         map3(r2, a, b, c, |a, b, c| 0.5 * (a - b + c));
         r3.copy_from_slice(c);
     };
-    // First down the kernels' columns: gw[i][x] at `(3 i + x) * kernels`...
-    let mut down = vec![0.0f32; 4 * kernels];
+    // First down the kernels' columns: gw[i][x] at `(4 x + i) * kernels`...
     let mut gw = vec![0.0f32; 12 * kernels];
     let tap = |k: usize| &taps[k * kernels..(k + 1) * kernels];
-    for x in 0..3 {
-        apply(&mut down, [tap(x), tap(3 + x), tap(6 + x)]);
-        for (i, row) in down.chunks_exact(kernels).enumerate() {
-            gw[(3 * i + x) * kernels..(3 * i + x + 1) * kernels].copy_from_slice(row);
-        }
+    for (x, column) in gw.chunks_exact_mut(4 * kernels).enumerate() {
+        apply(column, [tap(x), tap(3 + x), tap(6 + x)]);
     }
     // ... then along their rows: element 4 i + j of U from gw[i][0..3].
     let mut u = vec![0.0f32; 16 * kernels];
     for (i, out) in u.chunks_exact_mut(4 * kernels).enumerate() {
-        let g = |x: usize| &gw[(3 * i + x) * kernels..(3 * i + x + 1) * kernels];
+        let g = |x: usize| &gw[(4 * x + i) * kernels..(4 * x + i + 1) * kernels];
         apply(out, [g(0), g(1), g(2)]);
     }
     u
@@ -800,10 +796,8 @@ fn grad_transform_body<const AVX2: bool>(
         // Even sizes (the complex CNN's): the plane's columns split apart in one pass, and
         // every tile's 16 values computed from them 8 tiles at a time (row by row, the 7 or 14
         // tiles of a row left most of them to scalar loops).
+        // `Scratch::fit` gave `samples` 16 th tw + 32 floats, more than the 4 th tw + 16 here.
         let len = oh * tw;
-        if scratch.samples.len() < 2 * (len + 8) {
-            scratch.samples.resize(2 * (len + 8), 0.0);
-        }
         let (even, odd) = scratch.samples[..2 * (len + 8)].split_at_mut(len + 8);
         assert!(
             (16 * c_out - 1) * n + first + th * tw <= z.len(),
