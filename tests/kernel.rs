@@ -353,6 +353,66 @@ fn fused_batch_norm_and_pooling_match_the_two_kernels_exactly() {
     }
 }
 
+/// Batch norm (pooled or not) with the ReLU after it fused in (the complex CNN's three layers)
+/// gives the same bits as burn's ReLU after our kernel: output, the gradients of the input,
+/// gamma and beta, the running statistics, and inference. The ReLU clamps 15-50% of the
+/// outputs (fewer after pooling: a window's maximum).
+#[test]
+fn fused_relu_matches_burns_relu_after_the_norm_exactly() {
+    use burn::tensor::activation::relu;
+    let _serial = serial();
+    let device = Device::flex().autodiff();
+    let pool = MaxPool2dConfig::new([2, 2]).init();
+    for (shape, pooled) in [
+        ([4, 32, 28, 28], false),
+        ([4, 64, 28, 28], true),
+        ([2, 5, 7, 5], true),
+        ([2, 3, 5, 6], false),
+    ] {
+        let x = tensor(shape, 21, &device).mul_scalar(3.0).add_scalar(0.5);
+        let forward = |bn: &BatchNorm, x: Tensor<4>, fused: bool| match (pooled, fused) {
+            (true, true) => kernel::batch_norm_max_pool2d_relu(bn, &pool, x),
+            (true, false) => relu(kernel::batch_norm_max_pool2d(bn, &pool, x)),
+            (false, true) => kernel::batch_norm_relu(bn, x),
+            (false, false) => relu(kernel::batch_norm(bn, x)),
+        };
+        let run = |fused: bool| {
+            let bn = norm_layer(shape[1], &device);
+            let x = x.clone().require_grad();
+            let y = forward(&bn, x.clone(), fused);
+            let r = tensor(y.dims(), 22, &device);
+            let grads = y.clone().mul(r).sum().backward();
+            let outputs = [
+                values(y),
+                values(x.grad(&grads).unwrap()),
+                values(bn.gamma.val().grad(&grads).unwrap()),
+                values(bn.beta.val().grad(&grads).unwrap()),
+                values(bn.running_mean.value()),
+                values(bn.running_var.value()),
+            ];
+            let inference = forward(&bn.valid(), tensor(shape, 23, &Device::flex()), fused);
+            (outputs, values(inference))
+        };
+        let bits = |v: &Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let (fused, fused_inference) = run(true);
+        let (unfused, unfused_inference) = run(false);
+        let zeros = fused[0].iter().filter(|&&v| v == 0.0).count();
+        assert!(
+            zeros > fused[0].len() / 10 && zeros < fused[0].len() * 4 / 5,
+            "{zeros} of {} clamped ({shape:?})",
+            fused[0].len()
+        );
+        for (what, (a, b)) in NORM_RESULTS.iter().zip(fused.iter().zip(&unfused)) {
+            assert_eq!(bits(a), bits(b), "{what} of {shape:?}, pooled {pooled}");
+        }
+        assert_eq!(
+            bits(&fused_inference),
+            bits(&unfused_inference),
+            "inference of {shape:?}, pooled {pooled}"
+        );
+    }
+}
+
 fn forward_backward_norm(
     channels: usize,
     x: &Tensor<4>,

@@ -7,7 +7,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::{ConvOptions, ModuleOps};
+use burn::backend::ops::{ActivationOps, ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{
     Backend, DType, ExtensionType, Flex, TensorMetadata, backend_extension,
@@ -66,7 +66,8 @@ pub trait LabKernels: Backend {
     fn lab_batch_mean_var(x: FloatTensor<Self>) -> MeanVar<Self>;
 
     /// Batch norm of `x` with `mean` and `variance` as constants (inference), followed by max
-    /// pooling over `pool` windows; [`NO_POOLING`] (1x1 windows, the identity) for none.
+    /// pooling over `pool` windows ([`NO_POOLING`], 1x1 windows, the identity, for none), then
+    /// by a ReLU where `relu` says so.
     #[allow(clippy::too_many_arguments)]
     fn lab_batch_norm(
         x: FloatTensor<Self>,
@@ -76,12 +77,15 @@ pub trait LabKernels: Backend {
         variance: FloatTensor<Self>,
         epsilon: f64,
         pool: [usize; 2],
+        relu: bool,
     ) -> FloatTensor<Self> {
         let normalized = Self::batch_norm(x, gamma, beta, mean, variance, epsilon);
-        if pool == NO_POOLING {
-            return normalized;
-        }
-        Self::lab_max_pool2d(normalized, pool)
+        let pooled = if pool == NO_POOLING {
+            normalized
+        } else {
+            Self::lab_max_pool2d(normalized, pool)
+        };
+        if relu { Self::relu(pooled) } else { pooled }
     }
 
     /// [`Self::lab_batch_norm`] with the batch's own statistics `mean` and `variance` (from
@@ -96,9 +100,11 @@ pub trait LabKernels: Backend {
         variance: FloatTensor<Self>,
         epsilon: f64,
         pool: [usize; 2],
+        relu: bool,
     ) -> FloatTensor<Self>;
 
-    /// Gradients of [`Self::lab_batch_norm_train`] from the (pooled) output's gradient.
+    /// Gradients of [`Self::lab_batch_norm_train`] from the (pooled, clamped) output's
+    /// gradient.
     #[allow(clippy::too_many_arguments)]
     fn lab_batch_norm_train_backward(
         x: FloatTensor<Self>,
@@ -109,8 +115,9 @@ pub trait LabKernels: Backend {
         output_grad: FloatTensor<Self>,
         epsilon: f64,
         pool: [usize; 2],
+        relu: bool,
     ) -> BatchNormGrads<Self> {
-        let output_grad = if pool == NO_POOLING {
+        let output_grad = if pool == NO_POOLING && !relu {
             output_grad
         } else {
             let normalized = Self::batch_norm(
@@ -121,7 +128,18 @@ pub trait LabKernels: Backend {
                 variance.clone(),
                 epsilon,
             );
-            Self::lab_max_pool2d_backward(normalized, output_grad, pool)
+            let pooled =
+                (pool != NO_POOLING).then(|| Self::lab_max_pool2d(normalized.clone(), pool));
+            let output_grad = match (&pooled, relu) {
+                (Some(pooled), true) => Self::relu_backward(pooled.clone(), output_grad),
+                (None, true) => Self::relu_backward(normalized.clone(), output_grad),
+                (_, false) => output_grad,
+            };
+            if pool == NO_POOLING {
+                output_grad
+            } else {
+                Self::lab_max_pool2d_backward(normalized, output_grad, pool)
+            }
         };
         let grads = Self::batch_norm_train_backward(x, gamma, mean, variance, epsilon, output_grad);
         BatchNormGrads {
@@ -380,30 +398,44 @@ impl LabKernels for Flex {
         variance: FlexTensor,
         epsilon: f64,
         pool: [usize; 2],
+        relu: bool,
     ) -> FlexTensor {
         let Some(g) = norm_geometry(&x).filter(|_| all_f32(&[&gamma, &beta, &mean, &variance]))
         else {
             // burn's kernels.
             let normalized = Self::batch_norm(x, gamma, beta, mean, variance, epsilon);
-            if pool == NO_POOLING {
-                return normalized;
-            }
-            return burn_max_pool2d::<Self>(normalized, pool);
+            let pooled = if pool == NO_POOLING {
+                normalized
+            } else {
+                burn_max_pool2d::<Self>(normalized, pool)
+            };
+            return if relu { Self::relu(pooled) } else { pooled };
         };
         super::count_run(Op::BatchNorm);
         let params = [&gamma, &beta, &mean, &variance].map(|t| values(t));
         let params = [&params[0][..], &params[1], &params[2], &params[3]];
         let shape = x.layout().shape().to_vec();
-        if pool == NO_POOLING {
+        if pool == NO_POOLING && !relu {
             let out = batch_norm::normalize(&values(&x), params, epsilon, &g);
             return flex_tensor(out, shape);
         }
-        let pool =
-            pool_geometry(&x, pool).expect("kernel::batch_norm_max_pool2d checks the window");
-        super::count_run(Op::MaxPool2d);
-        let [oh, ow] = pool.out_size();
-        let out = norm_pool::forward(&values(&x), params, epsilon, &g, &pool);
-        flex_tensor(out, [shape[0], shape[1], oh, ow])
+        let pool = (pool != NO_POOLING).then(|| {
+            pool_geometry(&x, pool).expect("kernel::batch_norm_max_pool2d checks the window")
+        });
+        let out_shape = match &pool {
+            Some(pool) => {
+                super::count_run(Op::MaxPool2d);
+                let [oh, ow] = pool.out_size();
+                [shape[0], shape[1], oh, ow]
+            }
+            None => [shape[0], shape[1], shape[2], shape[3]],
+        };
+        let after = norm_pool::After {
+            pool: pool.as_ref(),
+            relu,
+        };
+        let out = norm_pool::forward(&values(&x), params, epsilon, &g, after);
+        flex_tensor(out, out_shape)
     }
 
     fn lab_batch_norm_train(
@@ -414,8 +446,9 @@ impl LabKernels for Flex {
         variance: FlexTensor,
         epsilon: f64,
         pool: [usize; 2],
+        relu: bool,
     ) -> FlexTensor {
-        Self::lab_batch_norm(x, gamma, beta, mean, variance, epsilon, pool)
+        Self::lab_batch_norm(x, gamma, beta, mean, variance, epsilon, pool, relu)
     }
 
     fn lab_batch_norm_train_backward(
@@ -427,6 +460,7 @@ impl LabKernels for Flex {
         output_grad: FlexTensor,
         epsilon: f64,
         pool: [usize; 2],
+        relu: bool,
     ) -> BatchNormGrads<Self> {
         let g = norm_geometry(&x).expect("the forward pass checked the input");
         let pool = (pool != NO_POOLING)
@@ -437,10 +471,14 @@ impl LabKernels for Flex {
         }
         let shape = x.layout().shape().to_vec();
         let (x, output_grad) = (values(&x), values(&output_grad));
-        let (dx, dgamma, dbeta) = if let Some(pool) = pool {
+        let (dx, dgamma, dbeta) = if pool.is_some() || relu {
             let params = [&gamma, &beta, &mean, &variance].map(|t| values(t));
             let params = [&params[0][..], &params[1], &params[2], &params[3]];
-            norm_pool::train_backward(&x, params, &output_grad, epsilon, &g, &pool)
+            let after = norm_pool::After {
+                pool: pool.as_ref(),
+                relu,
+            };
+            norm_pool::train_backward(&x, params, &output_grad, epsilon, &g, after)
         } else {
             let params = [&gamma, &mean, &variance].map(|t| values(t));
             let params = [&params[0][..], &params[1], &params[2]];
@@ -723,6 +761,7 @@ impl<B: Backend + LabKernels, C: CheckpointStrategy> LabKernels for Autodiff<B, 
         variance: FloatTensor<Self>,
         epsilon: f64,
         pool: [usize; 2],
+        relu: bool,
     ) -> FloatTensor<Self> {
         let (mean, variance) = (mean.into_primitive(), variance.into_primitive());
         match LabBatchNormBackward
@@ -742,9 +781,10 @@ impl<B: Backend + LabKernels, C: CheckpointStrategy> LabKernels for Autodiff<B, 
                     variance.clone(),
                     epsilon,
                     pool,
+                    relu,
                 );
                 let params = (x_state, gamma_state, beta_state);
-                prep.finish((params, mean, variance, epsilon, pool), output)
+                prep.finish((params, mean, variance, epsilon, (pool, relu)), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::lab_batch_norm_train(
                 x.into_primitive(),
@@ -754,6 +794,7 @@ impl<B: Backend + LabKernels, C: CheckpointStrategy> LabKernels for Autodiff<B, 
                 variance,
                 epsilon,
                 pool,
+                relu,
             )),
         }
     }
@@ -861,20 +902,20 @@ impl<B: Backend + LabKernels> Backward<B, 1> for LabMaxPool2dBackward {
     }
 }
 
-/// The training batch norm's backward step (and the pooling's after it, when fused): our
-/// gradient kernels on the saved input.
+/// The training batch norm's backward step (and the pooling's and ReLU's after it, when fused):
+/// our gradient kernels on the saved input.
 #[derive(Debug)]
 struct LabBatchNormBackward;
 
 impl<B: Backend + LabKernels> Backward<B, 3> for LabBatchNormBackward {
     /// Input, gamma and beta (checkpointed), mean and variance (constants of the graph),
-    /// epsilon, the pooling window.
+    /// epsilon, the pooling window and whether a ReLU follows.
     type State = (
         (NodeId, NodeId, NodeId),
         B::FloatTensorPrimitive,
         B::FloatTensorPrimitive,
         f64,
-        [usize; 2],
+        ([usize; 2], bool),
     );
 
     fn backward(
@@ -885,12 +926,13 @@ impl<B: Backend + LabKernels> Backward<B, 3> for LabBatchNormBackward {
     ) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let ((x_state, gamma_state, beta_state), mean, variance, epsilon, pool) = ops.state;
+        let ((x_state, gamma_state, beta_state), mean, variance, epsilon, (pool, relu)) = ops.state;
         let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
         let gamma = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma_state);
         let beta = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(beta_state);
-        let g =
-            B::lab_batch_norm_train_backward(x, gamma, beta, mean, variance, grad, epsilon, pool);
+        let g = B::lab_batch_norm_train_backward(
+            x, gamma, beta, mean, variance, grad, epsilon, pool, relu,
+        );
         for (node, grad) in [(node_x, g.x), (node_gamma, g.gamma), (node_beta, g.beta)] {
             if let Some(node) = node {
                 grads.register::<B>(node.id, grad);

@@ -464,13 +464,32 @@ pub(crate) const IMAGES_PER_PARTIAL_SUM: usize = 5;
 
 /// The sum of `partials`, each `len` long, added up in their order (see
 /// [`IMAGES_PER_PARTIAL_SUM`]).
+/// Stretches of [`CHUNK`] values are summed on the rayon pool: the order of the sum for each
+/// value stays the partials' order, so the threads change no bit.
 pub(crate) fn sum_in_order(partials: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
+    const CHUNK: usize = 4096;
     let mut total = vec![0.0f32; len];
-    for partial in partials {
-        total.iter_mut().zip(partial).for_each(|(t, p)| *t += p);
+    for partial in &partials {
+        assert_eq!(partial.len(), len, "partial sum length");
+    }
+    let add = |(i, total): (usize, &mut [f32])| {
+        for partial in &partials {
+            let partial = &partial[i * CHUNK..i * CHUNK + total.len()];
+            total.iter_mut().zip(partial).for_each(|(t, p)| *t += p);
+        }
+    };
+    if len * partials.len() < PARALLEL_FROM {
+        total.chunks_mut(CHUNK).enumerate().for_each(add);
+    } else {
+        total.par_chunks_mut(CHUNK).enumerate().for_each(add);
     }
     total
 }
+
+/// From this many values read, [`sum_in_order`] and [`bias_grad`] share the work out over the
+/// rayon pool (below it, waking the other core costs more than the pass; the complex CNN's
+/// passes are 0.2-2.5 M values and ran on the calling thread alone while the other core waited).
+const PARALLEL_FROM: usize = 1 << 17;
 
 /// Gradient of the weight `[channels_out, channels_in, kh, kw]`, given the input and the
 /// gradient of the output: the sum over images of `dY · patchesᵀ`.
@@ -511,16 +530,25 @@ pub(crate) fn bias_grad(output_grad: &[f32], g: &ConvGeometry) -> Vec<f32> {
     g.check_output_grad(output_grad);
     let [oh, ow] = g.out_size();
     let spatial = oh * ow;
-    let mut sums = vec![0.0f64; g.channels_out];
     if spatial == 0 || g.channels_out == 0 {
         return vec![0.0; g.channels_out];
     }
-    for image in output_grad.chunks_exact(g.output_len()) {
-        for (sum, plane) in sums.iter_mut().zip(image.chunks_exact(spatial)) {
-            *sum += lane_sum(plane, |v| v);
+    // Channel by channel, its planes in image order: the same sums on one thread or many.
+    let channel_sum = |c: usize| {
+        let mut sum = 0.0f64;
+        for image in output_grad.chunks_exact(g.output_len()) {
+            sum += lane_sum(&image[c * spatial..(c + 1) * spatial], |v| v);
         }
+        sum as f32
+    };
+    if output_grad.len() < PARALLEL_FROM {
+        (0..g.channels_out).map(channel_sum).collect()
+    } else {
+        (0..g.channels_out)
+            .into_par_iter()
+            .map(channel_sum)
+            .collect()
     }
-    sums.into_iter().map(|s| s as f32).collect()
 }
 
 /// Gradient of the input `[batch, channels_in, h, w]`, given the weight and the gradient of the
@@ -783,6 +811,36 @@ mod tests {
                 .collect();
             assert_close(&bias_grad(&dy, &g), &expected, &format!("{g:?}"));
         }
+    }
+
+    /// Above [`PARALLEL_FROM`] the bias gradient and the partial sums run on the rayon pool
+    /// and give the bits of the one-thread loops (the same order per value).
+    #[test]
+    fn the_pooled_sums_are_the_serial_ones_bit_for_bit() {
+        let g = ConvGeometry::new(8, 1, [32, 32], 16, [1, 1], [0, 0]).unwrap();
+        let dy = values(g.batch * g.output_len(), 3);
+        assert!(dy.len() >= PARALLEL_FROM);
+        let spatial = 32 * 32;
+        let serial: Vec<f32> = (0..g.channels_out)
+            .map(|c| {
+                let mut sum = 0.0f64;
+                for image in dy.chunks_exact(g.output_len()) {
+                    sum += lane_sum(&image[c * spatial..(c + 1) * spatial], |v| v);
+                }
+                sum as f32
+            })
+            .collect();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&bias_grad(&dy, &g)), bits(&serial));
+
+        let len = 50_001; // not a multiple of the chunk
+        let partials: Vec<Vec<f32>> = (0..3).map(|seed| values(len, seed)).collect();
+        assert!(len * partials.len() >= PARALLEL_FROM);
+        let mut serial = vec![0.0f32; len];
+        for partial in &partials {
+            serial.iter_mut().zip(partial).for_each(|(t, p)| *t += p);
+        }
+        assert_eq!(bits(&sum_in_order(partials, len)), bits(&serial));
     }
 
     /// `<im2col(x), p> == <x, col2im(p)>` exactly (small integers), on every test geometry.

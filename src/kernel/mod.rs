@@ -4,10 +4,12 @@
 //! and [`keep_freed_memory`], which stops glibc from unmapping burn-flex's per-op buffers.
 //!
 //! The models call [`conv2d`], [`max_pool2d`], [`batch_norm`] and [`batch_norm_max_pool2d`]
-//! instead of the layers' `forward`. On a Flex device (with or without autodiff), in `f32`, for
+//! (and [`batch_norm_relu`], [`batch_norm_max_pool2d_relu`] where a ReLU follows) instead of
+//! the layers' `forward`. On a Flex device (with or without autodiff), in `f32`, for
 //! a stride-1 convolution with bias, pooling over non-overlapping windows and batch norm of 4D
 //! activations, they run the kernels in `src/kernel/` (`gemm_conv.rs`, `winograd.rs`,
-//! `max_pool.rs`, `batch_norm.rs`, and `norm_pool.rs` where batch norm is followed by pooling),
+//! `max_pool.rs`, `batch_norm.rs`, and `norm_pool.rs` where batch norm is followed by pooling
+//! or a ReLU),
 //! with our backward passes; everywhere else (ndarray, wgpu, strides, groups, dilation, padding
 //! not below the kernel, empty tensors, other float types) they are exactly burn's.
 //! [`dropout`] draws its masks from a counter-based generator of ours (Philox) on every backend,
@@ -45,6 +47,7 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
 use burn::nn::{BatchNorm, Dropout, Linear};
 use burn::tensor::Tensor;
+use burn::tensor::activation::relu;
 
 pub use alloc::{KEEPS_FREED_MEMORY, keep_freed_memory};
 pub use sgd::{FusedSgd, FusedSgdState, Momentum, SgdHyper, sgd_optimizer};
@@ -459,11 +462,48 @@ pub fn batch_norm_max_pool2d(bn: &BatchNorm, pool: &MaxPool2d, input: Tensor<4>)
     #[cfg(feature = "flex")]
     if let Some(window) = our_pool_window(pool)
         && ours_apply(Op::MaxPool2d, &input)
-        && let Some(pooled) = batch_norm_with(bn, input.clone(), window)
+        && let Some(pooled) = batch_norm_with(bn, input.clone(), window, false)
     {
         return pooled;
     }
     max_pool2d(pool, batch_norm(bn, input))
+}
+
+/// `relu(batch_norm_max_pool2d(bn, pool, input))`, in one pass where our kernels apply (the
+/// ReLU and its gradient applied plane by plane as the pooled values are written and its
+/// gradient read); the same values either way.
+pub fn batch_norm_max_pool2d_relu(bn: &BatchNorm, pool: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if let Some(window) = our_pool_window(pool)
+        && ours_apply(Op::MaxPool2d, &input)
+        && let Some(output) = batch_norm_with(bn, input.clone(), window, true)
+    {
+        return output;
+    }
+    relu(batch_norm_max_pool2d(bn, pool, input))
+}
+
+/// `relu(batch_norm(bn, input))`, in one pass where our kernels apply; the same values either
+/// way. burn-flex runs a ReLU and its gradient on the calling thread alone: after the complex
+/// CNN's three batch norms that was ~5% of a training step's wall time.
+///
+/// ```
+/// use burn::nn::BatchNormConfig;
+/// use burn::tensor::activation::relu;
+/// use burn::tensor::{Device, Distribution, Tensor};
+///
+/// let device = Device::flex();
+/// let bn = BatchNormConfig::new(4).init(&device);
+/// let x = Tensor::<4>::random([2, 4, 6, 6], Distribution::Default, &device);
+/// let fused = mnist_lab::kernel::batch_norm_relu(&bn, x.clone());
+/// assert_eq!(fused.to_data(), relu(mnist_lab::kernel::batch_norm(&bn, x)).to_data());
+/// ```
+pub fn batch_norm_relu(bn: &BatchNorm, input: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if let Some(output) = batch_norm_with(bn, input.clone(), extension::NO_POOLING, true) {
+        return output;
+    }
+    relu(batch_norm(bn, input))
 }
 
 /// The symmetric padding of a stride-1, undilated, ungrouped layer, or `None`.
@@ -491,16 +531,22 @@ fn gemm_padding(layer: &Conv2d) -> Option<[usize; 2]> {
 /// burn's.
 pub fn batch_norm(bn: &BatchNorm, input: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if let Some(output) = batch_norm_with(bn, input.clone(), extension::NO_POOLING) {
+    if let Some(output) = batch_norm_with(bn, input.clone(), extension::NO_POOLING, false) {
         return output;
     }
     bn.forward(input)
 }
 
 /// [`batch_norm`] by our kernels, followed by max pooling over `pool` windows (fused; 1x1
-/// windows, `NO_POOLING`, are the identity: none), or `None` where they do not apply.
+/// windows, `NO_POOLING`, are the identity: none) and a ReLU where `relu` says so, or `None`
+/// where they do not apply.
 #[cfg(feature = "flex")]
-fn batch_norm_with(bn: &BatchNorm, input: Tensor<4>, pool: [usize; 2]) -> Option<Tensor<4>> {
+fn batch_norm_with(
+    bn: &BatchNorm,
+    input: Tensor<4>,
+    pool: [usize; 2],
+    relu: bool,
+) -> Option<Tensor<4>> {
     use burn::backend::Dispatch;
     use extension::LabKernels;
     // Our kernels read every tensor they are given as `f32` (the running statistics only in
@@ -525,7 +571,9 @@ fn batch_norm_with(bn: &BatchNorm, input: Tensor<4>, pool: [usize; 2]) -> Option
         let var = var.to_device(&device).into_dispatch();
         let x = input.into_dispatch();
         return Some(Tensor::from_dispatch(
-            <Dispatch as LabKernels>::lab_batch_norm(x, gamma, beta, mean, var, bn.epsilon, pool),
+            <Dispatch as LabKernels>::lab_batch_norm(
+                x, gamma, beta, mean, var, bn.epsilon, pool, relu,
+            ),
         ));
     }
     if !bn.training.is_enabled() {
@@ -537,7 +585,7 @@ fn batch_norm_with(bn: &BatchNorm, input: Tensor<4>, pool: [usize; 2]) -> Option
     let var = Tensor::<1>::from_dispatch(stats.variance);
     let (mean_x, var_x) = (mean.clone().into_dispatch(), var.clone().into_dispatch());
     let output = Tensor::from_dispatch(<Dispatch as LabKernels>::lab_batch_norm_train(
-        x, gamma, beta, mean_x, var_x, bn.epsilon, pool,
+        x, gamma, beta, mean_x, var_x, bn.epsilon, pool, relu,
     ));
     // burn's `BatchNorm::forward_train`, step for step.
     let momentum = bn.momentum;

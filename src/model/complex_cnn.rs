@@ -10,7 +10,7 @@ use burn::nn::{
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor};
 
-use crate::kernel::{batch_norm, batch_norm_max_pool2d, conv2d, dropout, linear};
+use crate::kernel::{batch_norm_max_pool2d_relu, batch_norm_relu, conv2d, dropout, linear};
 
 /// Configuration of [`ComplexCnn`].
 #[derive(Config, Debug)]
@@ -100,17 +100,10 @@ impl ComplexCnnConfig {
 impl ComplexCnn {
     /// Log-probabilities `[B, classes]` of images `[B, C, H, W]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = relu(batch_norm(&self.bn1, conv2d(&self.conv1, images)));
-        let x = relu(batch_norm_max_pool2d(
-            &self.bn2,
-            &self.pool,
-            conv2d(&self.conv2, x),
-        ));
-        let x = relu(batch_norm_max_pool2d(
-            &self.bn3,
-            &self.pool,
-            conv2d(&self.conv3, x),
-        ));
+        // relu(bn(conv)), relu(pool(bn(conv))) twice: each norm, pooling and ReLU one kernel.
+        let x = batch_norm_relu(&self.bn1, conv2d(&self.conv1, images));
+        let x = batch_norm_max_pool2d_relu(&self.bn2, &self.pool, conv2d(&self.conv2, x));
+        let x = batch_norm_max_pool2d_relu(&self.bn3, &self.pool, conv2d(&self.conv3, x));
         let x = x.flatten(1, 3);
         let x = dropout(&self.dropout, relu(self.bn4.forward(linear(&self.fc1, x))));
         let x = dropout(&self.dropout, relu(self.bn5.forward(linear(&self.fc2, x))));
