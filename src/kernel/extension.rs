@@ -128,12 +128,16 @@ pub trait LabKernels: Backend {
                 variance.clone(),
                 epsilon,
             );
-            let pooled =
-                (pool != NO_POOLING).then(|| Self::lab_max_pool2d(normalized.clone(), pool));
-            let output_grad = match (&pooled, relu) {
-                (Some(pooled), true) => Self::relu_backward(pooled.clone(), output_grad),
-                (None, true) => Self::relu_backward(normalized.clone(), output_grad),
-                (_, false) => output_grad,
+            let output_grad = if relu {
+                // The ReLU's input: the normalized values, pooled where a pooling follows.
+                let relu_input = if pool == NO_POOLING {
+                    normalized.clone()
+                } else {
+                    Self::lab_max_pool2d(normalized.clone(), pool)
+                };
+                Self::relu_backward(relu_input, output_grad)
+            } else {
+                output_grad
             };
             if pool == NO_POOLING {
                 output_grad

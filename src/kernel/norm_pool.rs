@@ -85,11 +85,14 @@ fn relu_in_place(plane: &mut [MaybeUninit<f32>]) {
     }
 }
 
-/// `buffer` resized to `len`, written by `fill` (which must write all of it), as values.
+/// `buffer` resized to `len` and written by `fill` (the callers' kernels write whole planes), as
+/// values.
 fn filled(buffer: &mut Plane, len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> &[f32] {
     buffer.resize(len, MaybeUninit::new(0.0));
     fill(buffer);
-    // SAFETY: `fill` wrote all `len` values (the callers' kernels write whole planes).
+    // SAFETY: every slot of a `Plane` holds an `f32`: `resize` initializes the slots it adds and
+    // the kernels only ever write `f32` values (a slot `fill` missed would be stale, not
+    // uninitialized).
     unsafe { assume_init(buffer) }
 }
 
