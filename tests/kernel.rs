@@ -259,11 +259,21 @@ fn norm_forward_backward_with(
         let grads = y.clone().mul(r(&y)).sum().backward();
         (y, grads)
     };
+    norm_results(bn, &x, y, &grads)
+}
+
+/// The [`NORM_RESULTS`] of a training pass `y` of `bn` on `x`, given its gradients.
+fn norm_results(
+    bn: &BatchNorm,
+    x: &Tensor<4>,
+    y: Tensor<4>,
+    grads: &burn::tensor::Gradients,
+) -> [Vec<f32>; 6] {
     [
         values(y),
-        values(x.grad(&grads).unwrap()),
-        values(bn.gamma.val().grad(&grads).unwrap()),
-        values(bn.beta.val().grad(&grads).unwrap()),
+        values(x.grad(grads).unwrap()),
+        values(bn.gamma.val().grad(grads).unwrap()),
+        values(bn.beta.val().grad(grads).unwrap()),
         values(bn.running_mean.value()),
         values(bn.running_var.value()),
     ]
@@ -296,6 +306,47 @@ fn batch_norm_matches_burn() {
     assert!(diff < 1e-5, "inference: {diff}");
 }
 
+/// Trains and infers through `forward(bn, x, fused)` both ways on fresh [`norm_layer`]s
+/// (`sum(y * r)` backward on `x`, then inference on another input of `shape`; inputs from
+/// `seed`, `seed + 1`, `seed + 2`), asserts that all [`NORM_RESULTS`] and the inference are
+/// the same bits, and returns the fused training output.
+fn assert_fused_norm_same_bits(
+    shape: [usize; 4],
+    seed: usize,
+    context: &str,
+    forward: impl Fn(&BatchNorm, Tensor<4>, bool) -> Tensor<4>,
+) -> Vec<f32> {
+    let device = Device::flex().autodiff();
+    let x = tensor(shape, seed, &device).mul_scalar(3.0).add_scalar(0.5);
+    let run = |fused: bool| {
+        let bn = norm_layer(shape[1], &device);
+        let x = x.clone().require_grad();
+        let y = forward(&bn, x.clone(), fused);
+        let r = tensor(y.dims(), seed + 1, &device);
+        let grads = y.clone().mul(r).sum().backward();
+        let outputs = norm_results(&bn, &x, y, &grads);
+        let inference = forward(&bn.valid(), tensor(shape, seed + 2, &Device::flex()), fused);
+        (outputs, values(inference))
+    };
+    let bits = |v: &Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let ([fused_output, fused @ ..], fused_inference) = run(true);
+    let ([unfused_output, unfused @ ..], unfused_inference) = run(false);
+    assert_eq!(
+        bits(&fused_output),
+        bits(&unfused_output),
+        "output of {context}"
+    );
+    for (what, (a, b)) in NORM_RESULTS[1..].iter().zip(fused.iter().zip(&unfused)) {
+        assert_eq!(bits(a), bits(b), "{what} of {context}");
+    }
+    assert_eq!(
+        bits(&fused_inference),
+        bits(&unfused_inference),
+        "inference of {context}"
+    );
+    fused_output
+}
+
 /// Batch norm then max pooling fused into one kernel (the complex CNN's two wide layers) gives
 /// the same bits as the two kernels one after the other: output, the gradients of the input,
 /// gamma and beta, the running statistics, and inference; 2x2 windows with and without a
@@ -303,7 +354,6 @@ fn batch_norm_matches_burn() {
 #[test]
 fn fused_batch_norm_and_pooling_match_the_two_kernels_exactly() {
     let _serial = serial();
-    let device = Device::flex().autodiff();
     for (shape, window) in [
         ([8, 64, 28, 28], [2, 2]),
         ([3, 64, 14, 14], [2, 2]),
@@ -311,45 +361,13 @@ fn fused_batch_norm_and_pooling_match_the_two_kernels_exactly() {
         ([2, 4, 9, 7], [3, 3]),
     ] {
         let pool = MaxPool2dConfig::new(window).init();
-        let x = tensor(shape, 16, &device).mul_scalar(3.0).add_scalar(0.5);
-        let run = |fused: bool| {
-            let bn = norm_layer(shape[1], &device);
-            let x = x.clone().require_grad();
-            let y = if fused {
-                kernel::batch_norm_max_pool2d(&bn, &pool, x.clone())
+        assert_fused_norm_same_bits(shape, 16, &format!("{shape:?}"), |bn, x, fused| {
+            if fused {
+                kernel::batch_norm_max_pool2d(bn, &pool, x)
             } else {
-                kernel::max_pool2d(&pool, kernel::batch_norm(&bn, x.clone()))
-            };
-            let r = tensor(y.dims(), 17, &device);
-            let grads = y.clone().mul(r).sum().backward();
-            let outputs = [
-                values(y),
-                values(x.grad(&grads).unwrap()),
-                values(bn.gamma.val().grad(&grads).unwrap()),
-                values(bn.beta.val().grad(&grads).unwrap()),
-                values(bn.running_mean.value()),
-                values(bn.running_var.value()),
-            ];
-            let valid = bn.valid();
-            let x = tensor(shape, 18, &Device::flex());
-            let inference = if fused {
-                kernel::batch_norm_max_pool2d(&valid, &pool, x)
-            } else {
-                kernel::max_pool2d(&pool, kernel::batch_norm(&valid, x))
-            };
-            (outputs, values(inference))
-        };
-        let bits = |v: &Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        let (fused, fused_inference) = run(true);
-        let (unfused, unfused_inference) = run(false);
-        for (what, (a, b)) in NORM_RESULTS.iter().zip(fused.iter().zip(&unfused)) {
-            assert_eq!(bits(a), bits(b), "{what} of {shape:?}");
-        }
-        assert_eq!(
-            bits(&fused_inference),
-            bits(&unfused_inference),
-            "inference of {shape:?}"
-        );
+                kernel::max_pool2d(&pool, kernel::batch_norm(bn, x))
+            }
+        });
     }
 }
 
@@ -361,7 +379,6 @@ fn fused_batch_norm_and_pooling_match_the_two_kernels_exactly() {
 fn fused_relu_matches_burns_relu_after_the_norm_exactly() {
     use burn::tensor::activation::relu;
     let _serial = serial();
-    let device = Device::flex().autodiff();
     let pool = MaxPool2dConfig::new([2, 2]).init();
     for (shape, pooled) in [
         ([4, 32, 28, 28], false),
@@ -369,46 +386,20 @@ fn fused_relu_matches_burns_relu_after_the_norm_exactly() {
         ([2, 5, 7, 5], true),
         ([2, 3, 5, 6], false),
     ] {
-        let x = tensor(shape, 21, &device).mul_scalar(3.0).add_scalar(0.5);
-        let forward = |bn: &BatchNorm, x: Tensor<4>, fused: bool| match (pooled, fused) {
-            (true, true) => kernel::batch_norm_max_pool2d_relu(bn, &pool, x),
-            (true, false) => relu(kernel::batch_norm_max_pool2d(bn, &pool, x)),
-            (false, true) => kernel::batch_norm_relu(bn, x),
-            (false, false) => relu(kernel::batch_norm(bn, x)),
-        };
-        let run = |fused: bool| {
-            let bn = norm_layer(shape[1], &device);
-            let x = x.clone().require_grad();
-            let y = forward(&bn, x.clone(), fused);
-            let r = tensor(y.dims(), 22, &device);
-            let grads = y.clone().mul(r).sum().backward();
-            let outputs = [
-                values(y),
-                values(x.grad(&grads).unwrap()),
-                values(bn.gamma.val().grad(&grads).unwrap()),
-                values(bn.beta.val().grad(&grads).unwrap()),
-                values(bn.running_mean.value()),
-                values(bn.running_var.value()),
-            ];
-            let inference = forward(&bn.valid(), tensor(shape, 23, &Device::flex()), fused);
-            (outputs, values(inference))
-        };
-        let bits = |v: &Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        let (fused, fused_inference) = run(true);
-        let (unfused, unfused_inference) = run(false);
-        let zeros = fused[0].iter().filter(|&&v| v == 0.0).count();
+        let context = format!("{shape:?}, pooled {pooled}");
+        let output = assert_fused_norm_same_bits(shape, 21, &context, |bn, x, fused| {
+            match (pooled, fused) {
+                (true, true) => kernel::batch_norm_max_pool2d_relu(bn, &pool, x),
+                (true, false) => relu(kernel::batch_norm_max_pool2d(bn, &pool, x)),
+                (false, true) => kernel::batch_norm_relu(bn, x),
+                (false, false) => relu(kernel::batch_norm(bn, x)),
+            }
+        });
+        let zeros = output.iter().filter(|&&v| v == 0.0).count();
         assert!(
-            zeros > fused[0].len() / 10 && zeros < fused[0].len() * 4 / 5,
-            "{zeros} of {} clamped ({shape:?})",
-            fused[0].len()
-        );
-        for (what, (a, b)) in NORM_RESULTS.iter().zip(fused.iter().zip(&unfused)) {
-            assert_eq!(bits(a), bits(b), "{what} of {shape:?}, pooled {pooled}");
-        }
-        assert_eq!(
-            bits(&fused_inference),
-            bits(&unfused_inference),
-            "inference of {shape:?}, pooled {pooled}"
+            zeros > output.len() / 10 && zeros < output.len() * 4 / 5,
+            "{zeros} of {} clamped ({context})",
+            output.len()
         );
     }
 }

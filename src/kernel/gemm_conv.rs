@@ -464,8 +464,10 @@ pub(crate) const IMAGES_PER_PARTIAL_SUM: usize = 5;
 
 /// The sum of `partials`, each `len` long, added up in their order (see
 /// [`IMAGES_PER_PARTIAL_SUM`]).
-/// Stretches of [`CHUNK`] values are summed on the rayon pool: the order of the sum for each
-/// value stays the partials' order, so the threads change no bit.
+///
+/// From [`PARALLEL_FROM`] values read, stretches of `CHUNK` values are summed on the rayon
+/// pool: the order of the sum for each value stays the partials' order, so the threads change
+/// no bit.
 pub(crate) fn sum_in_order(partials: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
     const CHUNK: usize = 4096;
     let mut total = vec![0.0f32; len];

@@ -460,10 +460,7 @@ fn our_pool_window(pool: &MaxPool2d) -> Option<[usize; 2]> {
 /// ([`norm_pool`]: the normalized activation is never written out); the same values either way.
 pub fn batch_norm_max_pool2d(bn: &BatchNorm, pool: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if let Some(window) = our_pool_window(pool)
-        && ours_apply(Op::MaxPool2d, &input)
-        && let Some(pooled) = batch_norm_with(bn, input.clone(), window, false)
-    {
+    if let Some(pooled) = batch_norm_pooled_with(bn, pool, input.clone(), false) {
         return pooled;
     }
     max_pool2d(pool, batch_norm(bn, input))
@@ -474,13 +471,26 @@ pub fn batch_norm_max_pool2d(bn: &BatchNorm, pool: &MaxPool2d, input: Tensor<4>)
 /// gradient read); the same values either way.
 pub fn batch_norm_max_pool2d_relu(bn: &BatchNorm, pool: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if let Some(window) = our_pool_window(pool)
-        && ours_apply(Op::MaxPool2d, &input)
-        && let Some(output) = batch_norm_with(bn, input.clone(), window, true)
-    {
+    if let Some(output) = batch_norm_pooled_with(bn, pool, input.clone(), true) {
         return output;
     }
     relu(batch_norm_max_pool2d(bn, pool, input))
+}
+
+/// [`batch_norm_with`] followed by `pool`, where our pooling kernel covers it and is set to
+/// ours, or `None`.
+#[cfg(feature = "flex")]
+fn batch_norm_pooled_with(
+    bn: &BatchNorm,
+    pool: &MaxPool2d,
+    input: Tensor<4>,
+    relu: bool,
+) -> Option<Tensor<4>> {
+    let window = our_pool_window(pool)?;
+    if !ours_apply(Op::MaxPool2d, &input) {
+        return None;
+    }
+    batch_norm_with(bn, input, window, relu)
 }
 
 /// `relu(batch_norm(bn, input))`, in one pass where our kernels apply; the same values either
