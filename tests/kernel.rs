@@ -328,22 +328,17 @@ fn assert_fused_norm_same_bits(
         let inference = forward(&bn.valid(), tensor(shape, seed + 2, &Device::flex()), fused);
         (outputs, values(inference))
     };
-    let bits = |v: &Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    let ([fused_output, fused @ ..], fused_inference) = run(true);
-    let ([unfused_output, unfused @ ..], unfused_inference) = run(false);
-    assert_eq!(
-        bits(&fused_output),
-        bits(&unfused_output),
-        "output of {context}"
-    );
-    for (what, (a, b)) in NORM_RESULTS[1..].iter().zip(fused.iter().zip(&unfused)) {
-        assert_eq!(bits(a), bits(b), "{what} of {context}");
+    let (fused, fused_inference) = run(true);
+    let (unfused, unfused_inference) = run(false);
+    for (what, (a, b)) in NORM_RESULTS.iter().zip(fused.iter().zip(&unfused)) {
+        assert_same_bits(a, b, &format!("{what} of {context}"));
     }
-    assert_eq!(
-        bits(&fused_inference),
-        bits(&unfused_inference),
-        "inference of {context}"
+    assert_same_bits(
+        &fused_inference,
+        &unfused_inference,
+        &format!("inference of {context}"),
     );
+    let [fused_output, ..] = fused;
     fused_output
 }
 
