@@ -5,6 +5,11 @@
 //! it as elem/s: read Gelem/s as GFLOP/s). Runs with `keep_freed_memory`, as the examples do.
 //!
 //! `cargo bench --bench conv` (add `--features ndarray,wgpu` for the other backends).
+//!
+//! `gemm_at_winograd_shapes` times the `gemm` crate itself, one thread, on the 16 GEMMs that our
+//! Winograd kernel hands it per task for the complex CNN's two 3x3 layers, beside a large SGEMM:
+//! how fast `gemm` runs at the shapes a training step gives it (`results/performance.md`,
+//! 2026-12-03). `cargo bench --bench conv -- gemm_at` runs it alone.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -249,9 +254,126 @@ fn reference(c: &mut Criterion) {
     group.finish();
 }
 
+/// One `gemm` call of our Winograd kernel, `dst [m, n] = lhs [m, k] · rhs`, `rhs` being `[k, n]`
+/// or (`rhs_transposed`) `[n, k]`, as `kernel::winograd` makes them, 16 of them per task.
+#[cfg(feature = "flex")]
+struct GemmShape {
+    name: &'static str,
+    mkn: [usize; 3],
+    rhs_transposed: bool,
+    /// Matrices per timed iteration: the 16 elements of the transform (1 for the large SGEMM).
+    count: usize,
+}
+
+/// The complex CNN's 3x3 layers at batch 50 as the kernel groups them: a task's tiles for the
+/// forward pass and the input gradient (images until 128 tiles: one 28x28 image is 196 tiles of
+/// 2x2, three 14x14 ones are 147), 5 images for the weight gradient (980 and 245 tiles).
+#[cfg(feature = "flex")]
+const GEMM_SHAPES: [GemmShape; 7] = [
+    GemmShape {
+        name: "sgemm_512x512x512",
+        mkn: [512, 512, 512],
+        rhs_transposed: false,
+        count: 1,
+    },
+    GemmShape {
+        name: "complex_cnn.conv2_forward_64x32x196",
+        mkn: [64, 32, 196],
+        rhs_transposed: false,
+        count: 16,
+    },
+    GemmShape {
+        name: "complex_cnn.conv2_input_grad_32x64x196",
+        mkn: [32, 64, 196],
+        rhs_transposed: false,
+        count: 16,
+    },
+    GemmShape {
+        name: "complex_cnn.conv2_weight_grad_64x980x32",
+        mkn: [64, 980, 32],
+        rhs_transposed: true,
+        count: 16,
+    },
+    GemmShape {
+        name: "complex_cnn.conv3_forward_64x64x147",
+        mkn: [64, 64, 147],
+        rhs_transposed: false,
+        count: 16,
+    },
+    GemmShape {
+        name: "complex_cnn.conv3_input_grad_64x64x147",
+        mkn: [64, 64, 147],
+        rhs_transposed: false,
+        count: 16,
+    },
+    GemmShape {
+        name: "complex_cnn.conv3_weight_grad_64x245x64",
+        mkn: [64, 245, 64],
+        rhs_transposed: true,
+        count: 16,
+    },
+];
+
+#[cfg(feature = "flex")]
+fn gemm_at_winograd_shapes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gemm_at_winograd_shapes");
+    for shape in &GEMM_SHAPES {
+        let [m, k, n] = shape.mkn;
+        let values = |len: usize| (0..len).map(|i| (i % 13) as f32 / 13.0).collect::<Vec<_>>();
+        let (lhs, rhs) = (values(shape.count * m * k), values(shape.count * k * n));
+        let mut dst = vec![0.0f32; shape.count * m * n];
+        let rhs_strides = if shape.rhs_transposed {
+            [k as isize, 1]
+        } else {
+            [1, n as isize]
+        };
+        group.throughput(Throughput::Elements((2 * m * k * n * shape.count) as u64));
+        group.bench_function(BenchmarkId::new("gemm", shape.name), |bench| {
+            bench.iter(|| {
+                let matrices = dst
+                    .chunks_exact_mut(m * n)
+                    .zip(lhs.chunks_exact(m * k))
+                    .zip(rhs.chunks_exact(k * n));
+                for ((dst, lhs), rhs) in matrices {
+                    // SAFETY: the three slices hold the m x n, m x k and k x n matrices the
+                    // strides describe, and `dst` is borrowed exclusively.
+                    unsafe {
+                        gemm::gemm(
+                            m,
+                            n,
+                            k,
+                            dst.as_mut_ptr(),
+                            1,
+                            n as isize,
+                            false,
+                            lhs.as_ptr(),
+                            1,
+                            k as isize,
+                            rhs.as_ptr(),
+                            rhs_strides[0],
+                            rhs_strides[1],
+                            0.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            gemm::Parallelism::None,
+                        )
+                    }
+                }
+                black_box(&dst);
+            })
+        });
+    }
+    group.finish();
+}
+
+#[cfg(not(feature = "flex"))]
+fn gemm_at_winograd_shapes(_: &mut Criterion) {}
+
 criterion_group! {
     name = benches;
     config = criterion();
-    targets = forward, forward_backward, reference
+    targets = forward, forward_backward, reference, gemm_at_winograd_shapes
 }
 criterion_main!(benches);

@@ -28,6 +28,8 @@ const MIN_CHANNELS_IN: usize = 8;
 
 /// Tiles per GEMM to aim for: images are grouped until their tiles reach it (one image of
 /// 28x28 is 196 tiles; the 14x14 maps of the complex CNN's third conv are 49, so 3 images).
+/// `benches/conv.rs`'s `gemm_at_winograd_shapes` times `gemm` at the shapes this gives; 256 and
+/// 392 made `gemm` alone faster but the training step no faster (the transforms' buffers grow).
 const TILES_PER_GEMM: usize = 128;
 
 /// Whether [`forward`] covers `g`: a 3x3 kernel (any padding the geometry allows, 0 to 2) with
