@@ -270,49 +270,29 @@ struct GemmShape {
 /// 2x2, three 14x14 ones are 147), 5 images for the weight gradient (980 and 245 tiles).
 #[cfg(feature = "flex")]
 const GEMM_SHAPES: [GemmShape; 7] = [
-    GemmShape {
-        name: "sgemm_512x512x512",
-        mkn: [512, 512, 512],
-        rhs_transposed: false,
-        count: 1,
-    },
-    GemmShape {
-        name: "complex_cnn.conv2_forward_64x32x196",
-        mkn: [64, 32, 196],
-        rhs_transposed: false,
-        count: 16,
-    },
-    GemmShape {
-        name: "complex_cnn.conv2_input_grad_32x64x196",
-        mkn: [32, 64, 196],
-        rhs_transposed: false,
-        count: 16,
-    },
-    GemmShape {
-        name: "complex_cnn.conv2_weight_grad_64x980x32",
-        mkn: [64, 980, 32],
-        rhs_transposed: true,
-        count: 16,
-    },
-    GemmShape {
-        name: "complex_cnn.conv3_forward_64x64x147",
-        mkn: [64, 64, 147],
-        rhs_transposed: false,
-        count: 16,
-    },
-    GemmShape {
-        name: "complex_cnn.conv3_input_grad_64x64x147",
-        mkn: [64, 64, 147],
-        rhs_transposed: false,
-        count: 16,
-    },
-    GemmShape {
-        name: "complex_cnn.conv3_weight_grad_64x245x64",
-        mkn: [64, 245, 64],
-        rhs_transposed: true,
-        count: 16,
-    },
+    shape("sgemm", [512, 512, 512], false, 1),
+    shape("complex_cnn.conv2_forward", [64, 32, 196], false, 16),
+    shape("complex_cnn.conv2_input_grad", [32, 64, 196], false, 16),
+    shape("complex_cnn.conv2_weight_grad", [64, 980, 32], true, 16),
+    shape("complex_cnn.conv3_forward", [64, 64, 147], false, 16),
+    shape("complex_cnn.conv3_input_grad", [64, 64, 147], false, 16),
+    shape("complex_cnn.conv3_weight_grad", [64, 245, 64], true, 16),
 ];
+
+#[cfg(feature = "flex")]
+const fn shape(
+    name: &'static str,
+    mkn: [usize; 3],
+    rhs_transposed: bool,
+    count: usize,
+) -> GemmShape {
+    GemmShape {
+        name,
+        mkn,
+        rhs_transposed,
+        count,
+    }
+}
 
 #[cfg(feature = "flex")]
 fn gemm_at_winograd_shapes(c: &mut Criterion) {
@@ -328,7 +308,8 @@ fn gemm_at_winograd_shapes(c: &mut Criterion) {
             [1, n as isize]
         };
         group.throughput(Throughput::Elements((2 * m * k * n * shape.count) as u64));
-        group.bench_function(BenchmarkId::new("gemm", shape.name), |bench| {
+        let id = format!("{}_{m}x{k}x{n}", shape.name);
+        group.bench_function(BenchmarkId::new("gemm", id), |bench| {
             bench.iter(|| {
                 let matrices = dst
                     .chunks_exact_mut(m * n)
