@@ -12,7 +12,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::lanes::{lane_sum, lane_sum2};
+use super::lanes::{gradient_sums, plane_sum, squared_deviation_sum};
 
 /// The shape of one normalization: `batch` images of `channels` planes of `spatial` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,13 +47,10 @@ pub(crate) fn mean_var(x: &[f32], g: &NormGeometry) -> (Vec<f32>, Vec<f32>) {
     let stats: Vec<(f32, f32)> = (0..g.channels)
         .into_par_iter()
         .map(|c| {
-            let sum: f64 = g.planes(x, c).map(|p| lane_sum(p, |v| v)).sum();
+            let sum: f64 = g.planes(x, c).map(plane_sum).sum();
             let mean = sum / g.count();
             let m = mean as f32;
-            let squares: f64 = g
-                .planes(x, c)
-                .map(|p| lane_sum(p, |v| (v - m) * (v - m)))
-                .sum();
+            let squares: f64 = g.planes(x, c).map(|p| squared_deviation_sum(p, m)).sum();
             (m, (squares / g.count()) as f32)
         })
         .collect();
@@ -88,15 +85,16 @@ pub(super) fn channel_norms(
         .collect()
 }
 
-/// One plane `(x - mean) * scale + beta`: the normalization's only formula, shared with the
-/// fused normalization and pooling (`norm_pool`), which must give the same bits. Subtracting the
-/// mean first, as burn does: folding it into one shift, `x * scale + (beta - mean * scale)`,
-/// loses the digits of `x` that the mean cancels (mean 1000, variance 1e-4: off by ~1e-2).
-#[inline(always)]
-pub(super) fn normalize_plane(x: &[f32], n: ChannelNorm, out: &mut [MaybeUninit<f32>]) {
-    out.iter_mut().zip(x).for_each(|(o, &x)| {
-        o.write((x - n.mean) * n.scale + n.beta);
-    });
+wide_fn! {
+    /// One plane `(x - mean) * scale + beta`: the normalization's only formula, shared with the
+    /// fused normalization and pooling (`norm_pool`), which must give the same bits. Subtracting the
+    /// mean first, as burn does: folding it into one shift, `x * scale + (beta - mean * scale)`,
+    /// loses the digits of `x` that the mean cancels (mean 1000, variance 1e-4: off by ~1e-2).
+    pub(super) fn normalize_plane(x: &[f32], n: ChannelNorm, out: &mut [MaybeUninit<f32>]) {
+        out.iter_mut().zip(x).for_each(|(o, &x)| {
+            o.write((x - n.mean) * n.scale + n.beta);
+        });
+    }
 }
 
 /// `(x - mean) / sqrt(var + eps) * gamma + beta`, channel by channel.
@@ -142,6 +140,16 @@ pub(crate) fn train_backward(
     })
 }
 
+wide_fn! {
+    /// One plane of the input's gradient, `scale (dy - mean(dy) - (x - mean) s mean(dy x_hat))`.
+    fn write_x_grad(dx: &mut [MaybeUninit<f32>], x: &[f32], dy: &[f32], c: [f32; 5]) {
+        let [scale, mean_dy, m, s, mean_dyx] = c;
+        for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
+            dx.write(scale * (dy - mean_dy - (x - m) * s * mean_dyx));
+        }
+    }
+}
+
 /// [`train_backward`], where `with_plane_grad(p, f)` runs `f` on the output's gradient of plane
 /// `p` (image `p / channels`, channel `p % channels`): the fused normalization and pooling
 /// makes it from the pooled gradient, plane by plane, instead of holding all of it.
@@ -168,7 +176,7 @@ pub(super) fn train_backward_by_plane(
                 let p = n * g.channels + c;
                 with_plane_grad(p, &mut |dy| {
                     assert_eq!(dy.len(), g.spatial, "plane gradient length");
-                    let (a, b) = lane_sum2(dy, plane_x(p), |dy, x| dy * (x - m));
+                    let (a, b) = gradient_sums(dy, plane_x(p), m);
                     dy_sum += a;
                     dyx_sum += b;
                 });
@@ -193,9 +201,7 @@ pub(super) fn train_backward_by_plane(
                 let mut written = false;
                 with_plane_grad(plane, &mut |dy| {
                     assert_eq!(dy.len(), g.spatial, "plane gradient length");
-                    for ((dx, &x), &dy) in dx.iter_mut().zip(plane_x(plane)).zip(dy) {
-                        dx.write(scale * (dy - mean_dy - (x - m) * s * mean_dyx));
-                    }
+                    write_x_grad(dx, plane_x(plane), dy, [scale, mean_dy, m, s, mean_dyx]);
                     written = true;
                 });
                 assert!(written, "no gradient for plane {plane}");

@@ -19,7 +19,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::lanes::lane_sum;
+use super::lanes::plane_sum;
 
 /// The shapes of one 2D convolution with stride 1, dilation 1 and one group. Built only through
 /// [`ConvGeometry::new`], which refuses what the kernels do not cover and shapes whose buffer
@@ -539,7 +539,7 @@ pub(crate) fn bias_grad(output_grad: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let channel_sum = |c: usize| {
         let mut sum = 0.0f64;
         for image in output_grad.chunks_exact(g.output_len()) {
-            sum += lane_sum(&image[c * spatial..(c + 1) * spatial], |v| v);
+            sum += plane_sum(&image[c * spatial..(c + 1) * spatial]);
         }
         sum as f32
     };
@@ -827,7 +827,7 @@ mod tests {
             .map(|c| {
                 let mut sum = 0.0f64;
                 for image in dy.chunks_exact(g.output_len()) {
-                    sum += lane_sum(&image[c * spatial..(c + 1) * spatial], |v| v);
+                    sum += plane_sum(&image[c * spatial..(c + 1) * spatial]);
                 }
                 sum as f32
             })

@@ -93,8 +93,9 @@ fn argmax4(a: f32, b: f32, c: f32, d: f32) -> usize {
 }
 
 /// Maxima of the 2x2 windows over one pair of input rows: `out[i]` of
-/// `top[2i], top[2i + 1], bottom[2i], bottom[2i + 1]`. Scalar: an AVX-512 version of it (as
-/// [`unpool_row_2x2`] has) made inference 8% slower on the complex CNN (measured, not kept).
+/// `top[2i], top[2i + 1], bottom[2i], bottom[2i + 1]`. No intrinsics: the compiler's own
+/// vectors, AVX2 through [`pool_plane`]; an AVX-512 version of it (as [`unpool_row_2x2`] has)
+/// made inference 8% slower on the complex CNN (measured, not kept).
 #[inline(always)]
 fn pool_row_2x2(top: &[f32], bottom: &[f32], out: &mut [MaybeUninit<f32>]) {
     let n = out.len();
@@ -186,21 +187,23 @@ pub(crate) fn forward(input: &[f32], g: &PoolGeometry) -> Vec<f32> {
     unsafe { super::fully_written(len, fill) }
 }
 
-/// The window maxima `[oh, ow]` of one plane `[height, width]`, written in full.
-pub(super) fn pool_plane(plane: &[f32], g: &PoolGeometry, out: &mut [MaybeUninit<f32>]) {
-    let [oh, ow] = g.out_size();
-    let w = g.width;
-    assert_eq!(out.len(), oh * ow, "output plane length");
-    if ow == 0 {
-        return;
-    }
-    for (oy, out_row) in out.chunks_exact_mut(ow).enumerate() {
-        if g.kernel == [2, 2] {
-            let rows = &plane[2 * oy * w..];
-            pool_row_2x2(rows, &rows[w..], out_row);
-        } else {
-            for (ox, o) in out_row.iter_mut().enumerate() {
-                o.write(window_max(plane, g, oy, ox).0);
+wide_fn! {
+    /// The window maxima `[oh, ow]` of one plane `[height, width]`, written in full.
+    pub(super) fn pool_plane(plane: &[f32], g: &PoolGeometry, out: &mut [MaybeUninit<f32>]) {
+        let [oh, ow] = g.out_size();
+        let w = g.width;
+        assert_eq!(out.len(), oh * ow, "output plane length");
+        if ow == 0 {
+            return;
+        }
+        for (oy, out_row) in out.chunks_exact_mut(ow).enumerate() {
+            if g.kernel == [2, 2] {
+                let rows = &plane[2 * oy * w..];
+                pool_row_2x2(rows, &rows[w..], out_row);
+            } else {
+                for (ox, o) in out_row.iter_mut().enumerate() {
+                    o.write(window_max(plane, g, oy, ox).0);
+                }
             }
         }
     }

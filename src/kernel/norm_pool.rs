@@ -77,11 +77,22 @@ fn relu_grad(x: f32, grad: f32) -> f32 {
     if x.is_nan() || x > 0.0 { grad } else { 0.0 }
 }
 
-/// `plane` (fully written) clamped at 0 in place.
-fn relu_in_place(plane: &mut [MaybeUninit<f32>]) {
-    for v in plane {
-        // SAFETY: the caller wrote every value.
-        *v = MaybeUninit::new(relu(unsafe { v.assume_init() }));
+wide_fn! {
+    /// `plane` (fully written) clamped at 0 in place.
+    fn relu_in_place(plane: &mut [MaybeUninit<f32>]) {
+        for v in plane {
+            // SAFETY: the caller wrote every value.
+            *v = MaybeUninit::new(relu(unsafe { v.assume_init() }));
+        }
+    }
+}
+
+wide_fn! {
+    /// `out = relu'(x) * dy`: the gradient through the ReLU, from its input `x`.
+    fn relu_backward(out: &mut [MaybeUninit<f32>], x: &[f32], dy: &[f32]) {
+        for ((o, &x), &dy) in out.iter_mut().zip(x).zip(dy) {
+            o.write(relu_grad(x, dy));
+        }
     }
 }
 
@@ -191,9 +202,7 @@ pub(crate) fn train_backward(
                     None => normalized,
                 };
                 filled(masked_grad, out_len, |out| {
-                    for ((o, &x), &dy) in out.iter_mut().zip(relu_input).zip(dy) {
-                        o.write(relu_grad(x, dy));
-                    }
+                    relu_backward(out, relu_input, dy)
                 })
             } else {
                 dy

@@ -238,23 +238,15 @@ pub(crate) fn step_in_place(
     weight_decay: Option<f32>,
 ) {
     assert!(param.len() == grad.len() && param.len() == velocity.len());
-    let lr = lr as f32;
-    let keep = (1.0 - momentum.dampening) as f32;
-    let m = momentum.momentum;
-    let update = |p: &mut f32, g: f32, v: &mut f32| {
-        let g = match weight_decay {
-            Some(penalty) => *p * penalty + g,
-            None => g,
-        };
-        *v = g * keep + *v * m;
-        let step = if momentum.nesterov { *v * m + g } else { *v };
-        *p -= step * lr;
+    let rule = UpdateRule {
+        lr: lr as f32,
+        keep: (1.0 - momentum.dampening) as f32,
+        momentum: momentum.momentum,
+        nesterov: momentum.nesterov,
+        weight_decay,
     };
-    let run = |param: &mut [f32], grad: &[f32], velocity: &mut [f32]| {
-        for ((p, &g), v) in param.iter_mut().zip(grad).zip(velocity.iter_mut()) {
-            update(p, g, v);
-        }
-    };
+    let run =
+        |param: &mut [f32], grad: &[f32], velocity: &mut [f32]| update(param, grad, velocity, rule);
     // Each element on its own: the split changes nothing but who computes it.
     if param.len() < PARALLEL_FROM {
         run(param, grad, velocity);
@@ -265,6 +257,35 @@ pub(crate) fn step_in_place(
             .zip(grad.par_chunks(CHUNK))
             .zip(velocity.par_chunks_mut(CHUNK))
             .for_each(|((p, g), v)| run(p, g, v));
+    }
+}
+
+/// [`step_in_place`]'s coefficients.
+#[cfg(feature = "flex")]
+#[derive(Clone, Copy)]
+struct UpdateRule {
+    lr: f32,
+    /// `1 - dampening`.
+    keep: f32,
+    momentum: f32,
+    nesterov: bool,
+    weight_decay: Option<f32>,
+}
+
+#[cfg(feature = "flex")]
+wide_fn! {
+    /// [`step_in_place`] on one run of elements.
+    fn update(param: &mut [f32], grad: &[f32], velocity: &mut [f32], rule: UpdateRule) {
+        let UpdateRule { lr, keep, momentum: m, nesterov, weight_decay } = rule;
+        for ((p, &g), v) in param.iter_mut().zip(grad).zip(velocity.iter_mut()) {
+            let g = match weight_decay {
+                Some(penalty) => *p * penalty + g,
+                None => g,
+            };
+            *v = g * keep + *v * m;
+            let step = if nesterov { *v * m + g } else { *v };
+            *p -= step * lr;
+        }
     }
 }
 

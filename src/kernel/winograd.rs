@@ -154,79 +154,82 @@ fn input_transform(
     input_transform_with(image, g, v, n, first, scratch, super::avx2_allowed())
 }
 
-/// [`input_transform`] by the AVX2 intrinsics when `avx2` (which the CPU must have), else by
-/// portable loops.
-fn input_transform_with(
-    image: &[f32],
-    g: &ConvGeometry,
-    v: &mut [f32],
-    n: usize,
-    first: usize,
-    scratch: &mut Scratch,
-    avx2: bool,
-) {
-    let [h, w] = g.input_size();
-    let [ph, pw] = g.padding();
-    let c_in = g.channels_in();
-    let [th, tw] = tiles(g);
-    let (pr, pc) = (2 * th + 2, 2 * tw + 2);
-    assert_eq!(image.len(), c_in * h * w, "image length");
-    scratch.fit(g);
-    let padded = &mut scratch.padded[..pr * pc + PADDED_SLACK];
-    // The image's rows `0..h` land at `ph..`, its columns at `pw..`; rows and columns past the
-    // plane (the padding, and what the last tiles read beyond it) stay 0. Padding at most 2 and
-    // `2 th + 2 >= oh + 2 = h + 2 ph` keep the image inside.
-    padded.fill(0.0);
-    let (rows_in, cols_in) = (h.min(pr - ph), w.min(pc - pw));
-    // The last row written, element 15 of the last channel, ends inside `v`.
-    assert!(
-        (16 * c_in - 1) * n + first + th * tw <= v.len(),
-        "the transformed tiles fit in v"
-    );
-    #[cfg(target_arch = "x86_64")]
-    assert!(
-        !avx2 || std::arch::is_x86_feature_detected!("avx2"),
-        "the CPU has AVX2"
-    );
-    for (c, plane) in image.chunks_exact(h * w).enumerate() {
-        for (y, src) in plane.chunks_exact(w).take(rows_in).enumerate() {
-            let at = (y + ph) * pc + pw;
-            copy_row(&mut padded[at..at + cols_in], &src[..cols_in]);
-        }
-        let rows: [usize; 16] = std::array::from_fn(|e| (e * c_in + c) * n + first);
+wide_fn! {
+    /// [`input_transform`] by the AVX2 intrinsics when `avx2` (which the CPU must have), else by
+    /// portable loops. Built for AVX2 as a whole too (`wide_fn!`), for the rows' copies into the
+    /// padded plane.
+    fn input_transform_with(
+        image: &[f32],
+        g: &ConvGeometry,
+        v: &mut [f32],
+        n: usize,
+        first: usize,
+        scratch: &mut Scratch,
+        avx2: bool,
+    ) {
+        let [h, w] = g.input_size();
+        let [ph, pw] = g.padding();
+        let c_in = g.channels_in();
+        let [th, tw] = tiles(g);
+        let (pr, pc) = (2 * th + 2, 2 * tw + 2);
+        assert_eq!(image.len(), c_in * h * w, "image length");
+        scratch.fit(g);
+        let padded = &mut scratch.padded[..pr * pc + PADDED_SLACK];
+        // The image's rows `0..h` land at `ph..`, its columns at `pw..`; rows and columns past the
+        // plane (the padding, and what the last tiles read beyond it) stay 0. Padding at most 2 and
+        // `2 th + 2 >= oh + 2 = h + 2 ph` keep the image inside.
+        padded.fill(0.0);
+        let (rows_in, cols_in) = (h.min(pr - ph), w.min(pc - pw));
+        // The last row written, element 15 of the last channel, ends inside `v`.
+        assert!(
+            (16 * c_in - 1) * n + first + th * tw <= v.len(),
+            "the transformed tiles fit in v"
+        );
         #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: the CPU has AVX2; `padded` holds the `pr x pc` plane and the slack, and
-            // every output row `rows[e]..rows[e] + th * tw` lies in `v` (both checked above).
-            unsafe { avx2::tile_rows(padded, [th, tw], v, rows) };
-            continue;
-        }
-        let (down, split) = scratch.rows[..pc + 2 * (tw + 1)].split_at_mut(pc);
-        let (even, odd) = split.split_at_mut(tw + 1);
-        for ty in 0..th {
-            let x: [&[f32]; 4] = std::array::from_fn(|r| &padded[(2 * ty + r) * pc..][..pc]);
-            for i in 0..4 {
-                match i {
-                    0 => map2(down, x[0], x[2], |a, c| a - c),
-                    1 => map2(down, x[1], x[2], |b, c| b + c),
-                    2 => map2(down, x[1], x[2], |b, c| c - b),
-                    _ => map2(down, x[1], x[3], |b, d| b - d),
+        assert!(
+            !avx2 || std::arch::is_x86_feature_detected!("avx2"),
+            "the CPU has AVX2"
+        );
+        for (c, plane) in image.chunks_exact(h * w).enumerate() {
+            for (y, src) in plane.chunks_exact(w).take(rows_in).enumerate() {
+                let at = (y + ph) * pc + pw;
+                copy_row(&mut padded[at..at + cols_in], &src[..cols_in]);
+            }
+            let rows: [usize; 16] = std::array::from_fn(|e| (e * c_in + c) * n + first);
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: the CPU has AVX2; `padded` holds the `pr x pc` plane and the slack, and
+                // every output row `rows[e]..rows[e] + th * tw` lies in `v` (both checked above).
+                unsafe { avx2::tile_rows(padded, [th, tw], v, rows) };
+                continue;
+            }
+            let (down, split) = scratch.rows[..pc + 2 * (tw + 1)].split_at_mut(pc);
+            let (even, odd) = split.split_at_mut(tw + 1);
+            for ty in 0..th {
+                let x: [&[f32]; 4] = std::array::from_fn(|r| &padded[(2 * ty + r) * pc..][..pc]);
+                for i in 0..4 {
+                    match i {
+                        0 => map2(down, x[0], x[2], |a, c| a - c),
+                        1 => map2(down, x[1], x[2], |b, c| b + c),
+                        2 => map2(down, x[1], x[2], |b, c| c - b),
+                        _ => map2(down, x[1], x[3], |b, d| b - d),
+                    }
+                    for ((pair, e), o) in down
+                        .chunks_exact(2)
+                        .zip(even.iter_mut())
+                        .zip(odd.iter_mut())
+                    {
+                        *e = pair[0];
+                        *o = pair[1];
+                    }
+                    // Tile tx reads even[tx], odd[tx], even[tx + 1], odd[tx + 1].
+                    let (e0, e1, o0, o1) = (&even[..tw], &even[1..], &odd[..tw], &odd[1..]);
+                    let at = |j: usize| rows[4 * i + j] + ty * tw;
+                    map2(&mut v[at(0)..at(0) + tw], e0, e1, |a, c| a - c);
+                    map2(&mut v[at(1)..at(1) + tw], o0, e1, |b, c| b + c);
+                    map2(&mut v[at(2)..at(2) + tw], o0, e1, |b, c| c - b);
+                    map2(&mut v[at(3)..at(3) + tw], o0, o1, |b, d| b - d);
                 }
-                for ((pair, e), o) in down
-                    .chunks_exact(2)
-                    .zip(even.iter_mut())
-                    .zip(odd.iter_mut())
-                {
-                    *e = pair[0];
-                    *o = pair[1];
-                }
-                // Tile tx reads even[tx], odd[tx], even[tx + 1], odd[tx + 1].
-                let (e0, e1, o0, o1) = (&even[..tw], &even[1..], &odd[..tw], &odd[1..]);
-                let at = |j: usize| rows[4 * i + j] + ty * tw;
-                map2(&mut v[at(0)..at(0) + tw], e0, e1, |a, c| a - c);
-                map2(&mut v[at(1)..at(1) + tw], o0, e1, |b, c| b + c);
-                map2(&mut v[at(2)..at(2) + tw], o0, e1, |b, c| c - b);
-                map2(&mut v[at(3)..at(3) + tw], o0, o1, |b, d| b - d);
             }
         }
     }
