@@ -128,7 +128,10 @@ fn portable_forced() -> bool {
 /// x86-64's baseline: for the elementwise loops over activation planes that the compiler
 /// vectorizes itself, 8 floats wide instead of SSE2's 4. The same operations in the same order
 /// (Rust never fuses a multiply and an add), so the same bits. What the body calls must be
-/// `#[inline(always)]` to be compiled into it.
+/// `#[inline(always)]` to be compiled into it. Written here rather than taken from the
+/// `multiversion` crate: the choice must follow `MNIST_LAB_SIMD` (what a CPU with less runs,
+/// measured on this one) and the unit tests' switch to the baseline, which its own CPU
+/// detection does not.
 #[cfg(feature = "flex")]
 macro_rules! wide_fn {
     ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
@@ -765,11 +768,9 @@ mod wide_tests {
             let params = [&gamma[..], &beta, &mean, &var];
             for pool in [None, Some(&pool)] {
                 let after = After { pool, relu: true };
-                out.push((
-                    "norm forward",
-                    bits(&norm_pool::forward(&x, params, 1e-5, &g, after)),
-                ));
-                let dy = values(norm_pool::forward(&x, params, 1e-5, &g, after).len(), 4);
+                let y = norm_pool::forward(&x, params, 1e-5, &g, after);
+                out.push(("norm forward", bits(&y)));
+                let dy = values(y.len(), 4);
                 let (dx, dgamma, dbeta) =
                     norm_pool::train_backward(&x, params, &dy, 1e-5, &g, after);
                 out.push(("norm x grad", bits(&dx)));
