@@ -1,5 +1,5 @@
 //! Forward and forward+backward of every conv layer in the five models, per compiled backend
-//! with burn's `conv2d`, and on flex with ours (`mnist_lab::kernel::conv2d`, id `flex-ours`;
+//! with burn's `conv2d`, and on flex with ours (`flex_kernels::conv2d`, id `flex-ours`;
 //! for 3x3 kernels also `flex-ours-im2col`, ours with Winograd switched off), plus the
 //! hand-written reference at batch 1 for scale. Throughput is in FLOPs (criterion shows
 //! it as elem/s: read Gelem/s as GFLOP/s). Runs with `keep_freed_memory`, as the examples do.
@@ -22,8 +22,9 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use mnist_lab::conv::{Conv2dParams, conv2d_batched, conv2d_flops, output_size};
-use mnist_lab::kernel::ConvAlgorithm;
-use mnist_lab::{BackendKind, kernel};
+use flex_kernels::ConvAlgorithm;
+use flex_kernels as kernel;
+use mnist_lab::BackendKind;
 
 /// A conv layer of one of the models.
 struct Layer {
@@ -165,7 +166,7 @@ impl Kernel {
 fn criterion() -> Criterion {
     kernel::keep_freed_memory();
     // criterion plots through the plotters build of this crate (bundled font only).
-    mnist_lab::report::register_font();
+    mnist_lab_tools::report::register_font();
     Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))

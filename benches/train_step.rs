@@ -1,5 +1,5 @@
 //! One SGD step of each model at batch 50, and inference at batch 100, per compiled backend
-//! (flex with our conv and pooling kernels, `mnist_lab::kernel`). Throughput is in images. Runs
+//! (flex with our conv and pooling kernels, `flex_kernels`). Throughput is in images. Runs
 //! with `keep_freed_memory`, as the examples do.
 //!
 //! `cargo bench --bench train_step`
@@ -21,9 +21,9 @@ fn random_batch(batch: usize, device: &Device) -> MnistBatch {
 }
 
 fn criterion() -> Criterion {
-    mnist_lab::kernel::keep_freed_memory();
+    flex_kernels::keep_freed_memory();
     // criterion plots through the plotters build of this crate (bundled font only).
-    mnist_lab::report::register_font();
+    mnist_lab_tools::report::register_font();
     Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))

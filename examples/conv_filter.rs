@@ -64,7 +64,7 @@ fn burn_difference(
 }
 
 fn main() {
-    mnist_lab::cli::run_example(|| run(Args::parse()));
+    mnist_lab_tools::cli::run_example(|| run(Args::parse()));
 }
 
 fn read_matrix(path: &Path) -> Result<Matrix<f64>, Box<dyn std::error::Error>> {

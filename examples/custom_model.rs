@@ -1,5 +1,6 @@
 //! Your own network through mnist-lab's trainer: a LeNet-5 written here, trained on
-//! Fashion-MNIST (`apt-get install dataset-fashion-mnist`; MNIST with `--data-dir`), with
+//! Fashion-MNIST where Debian's package is installed (`apt-get install dataset-fashion-mnist`),
+//! else on MNIST (found as the other examples find it), or on any `--data-dir`; with
 //! checkpoints, exact `--resume`, `summary.json` and safetensors weights for PyTorch.
 //!
 //! `cargo run --release --example custom_model -- --epochs 3`
@@ -12,8 +13,10 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor};
 use clap::Parser;
-use mnist_lab::data::{ImageBatch, ImageBatcher, ImageDataset, Normalization, Split};
-use mnist_lab::train::{self, ClassificationOutput, RunData, Trainer, TrainingConfig};
+use mnist_lab::data::{
+    DataLocator, ImageBatch, ImageBatcher, ImageDataset, Normalization, SourceError, Split,
+};
+use mnist_lab::train::{self, ClassificationOutput, Resume, RunData, Trainer, TrainingConfig};
 
 /// LeNet-5 (LeCun et al. 1998) with ReLU: conv 6@5x5 (padded), pool, conv 16@5x5, pool,
 /// 120, 84, classes.
@@ -86,31 +89,52 @@ impl train::InferenceStep for LeNet5 {
 #[derive(Parser)]
 struct Args {
     /// A directory with the four files under MNIST's names (Fashion-MNIST, MNIST, KMNIST).
-    #[arg(long, default_value = "/usr/share/datasets/fashion-mnist")]
-    data_dir: std::path::PathBuf,
+    /// Default: Debian's Fashion-MNIST when installed, else MNIST ($MNIST_DIR, the cache, a
+    /// download).
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
     /// Where checkpoints, config.json, history.csv, summary.json and the weights go.
     #[arg(long, default_value = "runs/custom_model")]
     out: std::path::PathBuf,
     /// Epochs at learning rate 0.01 (SGD, momentum 0.9, batch 50).
     #[arg(long, default_value_t = 3)]
     epochs: usize,
-    /// Continue from the checkpoint of this epoch.
-    #[arg(long)]
-    resume: Option<usize>,
+    /// Continue from the newest complete checkpoint, or from that of epoch N.
+    #[arg(long, value_name = "N", num_args = 0..=1)]
+    resume: Option<Option<usize>>,
+}
+
+/// Where Debian's `dataset-fashion-mnist` puts the files.
+const FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
+
+/// `--data-dir`, else Fashion-MNIST where installed, else MNIST as the other examples find it.
+fn data_dir(explicit: Option<std::path::PathBuf>) -> Result<std::path::PathBuf, SourceError> {
+    if let Some(dir) = explicit {
+        return Ok(dir);
+    }
+    if mnist_lab::data::source::has_all_files(FASHION_MNIST.as_ref()) {
+        return Ok(FASHION_MNIST.into());
+    }
+    let dir = DataLocator::new(None).locate()?;
+    println!(
+        "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); training on \
+         MNIST in {}",
+        dir.display()
+    );
+    Ok(dir)
 }
 
 fn main() {
-    mnist_lab::cli::run_example(|| {
+    mnist_lab_tools::cli::run_example(|| {
         let args = Args::parse();
-        let train = ImageDataset::split(&args.data_dir, Split::Train)?;
-        let test = ImageDataset::split(&args.data_dir, Split::Test)?;
+        let data_dir = data_dir(args.data_dir)?;
+        let train = ImageDataset::split(&data_dir, Split::Train)?;
+        let test = ImageDataset::split(&data_dir, Split::Test)?;
         let batcher = ImageBatcher::new(Normalization::of(&train)); // measured, not MNIST's
         let model = LeNet5Config::new(train.num_classes());
         let config = TrainingConfig::new(vec![train::TrainingStage::new(args.epochs, 0.01)]);
-        let mut trainer = Trainer::new(config, Device::flex(), &args.out)?;
-        if let Some(epoch) = args.resume {
-            trainer = trainer.resume_from(epoch);
-        }
+        let trainer = Trainer::new(config, Device::flex(), &args.out)?;
+        let trainer = trainer.resume(args.resume.map(|e| e.map_or(Resume::Latest, Resume::Epoch)));
         let outcome = trainer.fit(&model, RunData::new(train, test, batcher))?;
         let weights = args.out.join("model.safetensors");
         mnist_lab::interop::save_module(&outcome.model, &weights, &Default::default(), "lenet5")?;

@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use mnist_lab::cli::CommonArgs;
+use mnist_lab_tools::cli::CommonArgs;
 use mnist_lab::data::{DEFAULT_TEST_BATCH, MnistDataset, mnist_loader};
 use mnist_lab::model::ModelConfig;
 use mnist_lab::{ModelKind, interop};
@@ -39,7 +39,7 @@ struct Args {
 }
 
 fn main() {
-    mnist_lab::cli::run_example(|| run(Args::parse()));
+    mnist_lab_tools::cli::run_example(|| run(Args::parse()));
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

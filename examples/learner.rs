@@ -12,7 +12,7 @@ use burn::optim::lr_scheduler::sequential::SequentialLrSchedulerConfig;
 use burn_train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn_train::{ExecutionStrategy, Learner, MultiDeviceOptim, SupervisedTraining};
 use clap::Parser;
-use mnist_lab::cli::CommonArgs;
+use mnist_lab_tools::cli::CommonArgs;
 use mnist_lab::data::{MnistDataset, mnist_loader};
 use mnist_lab::model::ModelKind;
 use mnist_lab::train::{self, init_seeded};
@@ -38,7 +38,7 @@ struct Args {
 }
 
 fn main() {
-    mnist_lab::cli::run_example(|| {
+    mnist_lab_tools::cli::run_example(|| {
         let args = Args::parse();
         let dir = args.common.locate_data()?;
         let device = args.common.backend.device()?;

@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use mnist_lab::cli::SuiteArgs;
-use mnist_lab::experiment::run_lr_sweeps;
+use mnist_lab_tools::cli::SuiteArgs;
+use mnist_lab_tools::experiment::run_lr_sweeps;
 use mnist_lab::train::LearningRate;
 
 /// Train three models at several learning rates and plot their losses.
@@ -23,7 +23,7 @@ struct Args {
 }
 
 fn main() {
-    mnist_lab::cli::run_example(|| run(Args::parse()));
+    mnist_lab_tools::cli::run_example(|| run(Args::parse()));
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

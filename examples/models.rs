@@ -5,7 +5,7 @@
 
 use clap::Parser;
 use mnist_lab::ModelKind;
-use mnist_lab::cli::CommonArgs;
+use mnist_lab_tools::cli::CommonArgs;
 use mnist_lab::data::{MnistDataset, mnist_loader};
 
 /// Show the networks of the report.
@@ -25,7 +25,7 @@ struct Args {
 }
 
 fn main() {
-    mnist_lab::cli::run_example(|| run(Args::parse()));
+    mnist_lab_tools::cli::run_example(|| run(Args::parse()));
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use mnist_lab::cli::WeightsArgs;
+use mnist_lab_tools::cli::WeightsArgs;
 use mnist_lab::infer::{InferError, Prediction, Predictor};
 
 /// Classify image files with a trained network.
@@ -35,7 +35,7 @@ struct Args {
 }
 
 fn main() {
-    mnist_lab::cli::run_example(|| run(Args::parse()));
+    mnist_lab_tools::cli::run_example(|| run(Args::parse()));
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

@@ -10,9 +10,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use mnist_lab::cli::SuiteArgs;
-use mnist_lab::experiment::Reproduction;
-use mnist_lab::report::ReportContext;
+use mnist_lab_tools::cli::SuiteArgs;
+use mnist_lab_tools::experiment::Reproduction;
+use mnist_lab_tools::report::ReportContext;
 
 /// Reproduce the report: train everything, write REPORT.md and the plots.
 #[derive(Parser, Debug)]
@@ -28,7 +28,7 @@ struct Args {
 }
 
 fn main() {
-    mnist_lab::cli::run_example(|| run(Args::parse()));
+    mnist_lab_tools::cli::run_example(|| run(Args::parse()));
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

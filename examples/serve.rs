@@ -10,14 +10,15 @@
 //! `--load CLIENTS,REQUESTS` instead measures the server on loopback: CLIENTS threads each
 //! POSTing a real test digit REQUESTS times, then prints requests/s and p50/p99 latency.
 
+use mnist_lab_tools::serve::tokio;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
-use mnist_lab::cli::WeightsArgs;
+use mnist_lab_tools::cli::WeightsArgs;
 use mnist_lab::data::MnistDataset;
 use mnist_lab::infer::Predictor;
-use mnist_lab::serve::{AppState, load_test};
+use mnist_lab_tools::serve::{AppState, load_test};
 
 /// Serve a trained network: a drawing page and a JSON API.
 #[derive(Parser, Debug)]
@@ -51,7 +52,7 @@ fn parse_load(text: &str) -> Result<(usize, usize), String> {
 }
 
 fn main() {
-    mnist_lab::cli::run_example(|| run(Args::parse()));
+    mnist_lab_tools::cli::run_example(|| run(Args::parse()));
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -82,10 +83,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             "{config} from {}: http://{local}/",
             args.network.weights.display()
         );
-        runtime.block_on(mnist_lab::serve::serve(listener, state))?;
+        runtime.block_on(mnist_lab_tools::serve::serve(listener, state))?;
         return Ok(());
     };
-    runtime.spawn(mnist_lab::serve::serve(listener, state));
+    runtime.spawn(mnist_lab_tools::serve::serve(listener, state));
     let digit = std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/digits/7-as-is.png"),
     )?;

@@ -5,11 +5,11 @@
 //! `cargo run --release --example show_batch -- --out runs/show_batch`
 
 use clap::Parser;
-use mnist_lab::cli::CommonArgs;
+use mnist_lab_tools::cli::CommonArgs;
 use mnist_lab::data::{
     Augmentation, DEFAULT_TRAIN_BATCH, MnistBatch, MnistBatcher, MnistDataset, mnist_loader,
 };
-use mnist_lab::report::image::{enlarged, labelled_grid};
+use mnist_lab_tools::report::image::{enlarged, labelled_grid};
 use rand::rngs::{StdRng, Xoshiro256PlusPlus};
 use rand::{RngExt, SeedableRng};
 
@@ -30,7 +30,7 @@ struct Args {
 }
 
 fn main() {
-    mnist_lab::cli::run_example(|| run(Args::parse()));
+    mnist_lab_tools::cli::run_example(|| run(Args::parse()));
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

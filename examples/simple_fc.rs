@@ -3,15 +3,12 @@
 //! `cargo run --release --example simple_fc` (`-- --help` lists the overrides: --stages, --epochs,
 //! --lr, --limit-train, --backend, --data-dir, --out, --seed, --resume, --summary).
 
-use mnist_lab::experiment::{Preset, example_main};
-use mnist_lab::model::{ModelConfig, SimpleFcConfig};
-use mnist_lab::train::TrainingStage;
+use mnist_lab_tools::cli::example_main;
+use mnist_lab_tools::experiment::Preset;
 
 fn main() {
     // The recipe: 784 pixels -> 10 classes, 5 epochs at 0.001 (SGD momentum 0.9, batch 50).
-    example_main(|_| Preset {
-        model: ModelConfig::SimpleFc(SimpleFcConfig::new().with_num_classes(10)),
-        stages: vec![TrainingStage::new(5, 1e-3)],
-        ..Preset::simple_fc() // the report's and PyTorch's figures, for comparison
-    });
+    // One definition, `Preset::simple_fc` (tools/src/experiment/mod.rs), which
+    // `reproduce` runs too.
+    example_main(|_| Preset::simple_fc());
 }

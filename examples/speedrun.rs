@@ -8,12 +8,13 @@
 
 use std::time::Instant;
 
-use mnist_lab::cli::TrainArgs;
-use mnist_lab::experiment::{Preset, train_preset};
+use mnist_lab_tools::cli::TrainArgs;
+use mnist_lab_tools::cli::train_preset;
+use mnist_lab_tools::experiment::Preset;
 
 fn main() {
     let started = Instant::now();
-    mnist_lab::cli::run_example(|| {
+    mnist_lab_tools::cli::run_example(|| {
         let args = TrainArgs::parse_args();
         let preset = Preset::speedrun();
         // Train and evaluate; the pictures every other example draws are left out of the race.

@@ -10,10 +10,10 @@
 
 use clap::Parser;
 use mnist_lab::ModelKind;
-use mnist_lab::cli::CommonArgs;
+use mnist_lab_tools::cli::CommonArgs;
 use mnist_lab::data::MnistDataset;
-use mnist_lab::experiment::throughput::{ThroughputPlan, measure};
-use mnist_lab::kernel::{ConvAlgorithm, KernelImpl, Op, set_conv_algorithm, set_kernel};
+use mnist_lab_tools::experiment::throughput::{ThroughputPlan, measure};
+use flex_kernels::{ConvAlgorithm, KernelImpl, Op, set_conv_algorithm, set_kernel};
 
 /// Measure training and inference images/s.
 #[derive(Parser, Debug)]
@@ -60,7 +60,7 @@ struct Args {
 }
 
 fn main() {
-    mnist_lab::cli::run_example(|| run(Args::parse()));
+    mnist_lab_tools::cli::run_example(|| run(Args::parse()));
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

@@ -173,6 +173,17 @@ impl FromStr for BackendKind {
     }
 }
 
+/// Keeps freed memory in the process ([`flex_kernels::keep_freed_memory`]: burn-flex allocates a
+/// fresh buffer per op, and glibc would unmap and fault in each one again), once per process.
+/// The trainer, evaluation and inference call it, so a dependent's binary runs as fast as the
+/// examples; it changes no result.
+pub(crate) fn keep_freed_memory() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        flex_kernels::keep_freed_memory();
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,16 @@
 //! # mnist-lab
 //!
 //! The classic MNIST coursework as a reusable [Burn](https://burn.dev) library: an IDX data
-//! pipeline, the report's five networks, training primitives, and a hand-written convolution.
-//! The same networks run on burn-flex (default), burn-ndarray and burn-wgpu, picked at run time.
+//! pipeline, the five networks of the coursework's report ("the report": a one-layer network, a
+//! 3-layer MLP and three CNNs), a trainer, inference, PyTorch interop and a hand-written
+//! convolution. The same networks run on burn-flex (default), burn-ndarray and burn-wgpu,
+//! picked at run time.
 //!
-//! The modules follow the data: [`data`] -> [`model`] -> [`train`] -> [`report`]; [`kernel`]
-//! holds the conv, pooling, batch-norm and linear kernels the models run on burn-flex (and their
-//! dropout and SGD step), [`experiment`] the report's recipes. The trainer is generic: any network with
-//! burn-train's `TrainStep` + `InferenceStep` ([`train::Classifier`]) on any burn `Dataset` +
+//! The modules follow the data, each importing only those before it: [`data`] -> [`model`] ->
+//! [`train`] -> [`infer`] and [`interop`]. The models run on burn-flex through the
+//! [`flex_kernels`] crate (conv, pooling, batch norm, linear, dropout and the SGD step); the
+//! report's recipes, plots and command lines live in the `mnist-lab-tools` crate beside this one.
+//! The trainer is generic: any network with burn-train's `TrainStep` + `InferenceStep` ([`train::Classifier`]) on any burn `Dataset` +
 //! `Batcher` (`examples/custom_model.rs` trains a LeNet-5 defined in the example).
 //!
 //! ```no_run
@@ -23,21 +26,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod backend;
-pub mod cli;
 pub mod conv;
 pub mod data;
-pub mod experiment;
-pub mod fsutil;
+mod fsutil;
 pub mod infer;
 pub mod interop;
-pub mod kernel;
 pub mod model;
-pub mod report;
-#[cfg(feature = "serve")]
-pub mod serve;
 pub mod train;
 
 pub use backend::{BackendError, BackendKind};
-pub use fsutil::write_atomic;
+pub use fsutil::{DirLock, LOCK_FILE, LockError, write_atomic};
 pub use model::{Model, ModelKind, ParamCounts};

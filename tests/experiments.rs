@@ -7,10 +7,10 @@ use std::path::Path;
 
 use burn::tensor::{Tensor, TensorData};
 use mnist_lab::data::{Distortion, IMAGE_SIDE, MnistBatcher, MnistDataset, distort};
-use mnist_lab::experiment::{Preset, Reproduction, Suite, lr_sweeps};
+use mnist_lab_tools::experiment::{Preset, Reproduction, Suite, lr_sweeps};
 use mnist_lab::model::ModelConfig;
-use mnist_lab::report::ReportContext;
-use mnist_lab::report::{LinePlot, Series};
+use mnist_lab_tools::report::ReportContext;
+use mnist_lab_tools::report::{LinePlot, Series};
 use mnist_lab::train::checkpoint;
 use mnist_lab::{BackendKind, ModelKind};
 
@@ -132,7 +132,7 @@ fn plots_are_written_as_png_and_svg() {
     let info = reader.next_frame(&mut pixels).unwrap();
     assert_eq!(
         (info.width, info.height),
-        mnist_lab::report::plot::PLOT_SIZE
+        mnist_lab_tools::report::plot::PLOT_SIZE
     );
     // The first series' colour (Tableau blue) is drawn, and so is dark text.
     let rgb: Vec<&[u8]> = pixels.chunks(3).collect();
@@ -188,13 +188,13 @@ fn a_suite_reuses_finished_runs_and_resumes_interrupted_ones() {
     assert_eq!(resumed.history.len(), 5 * 6, "5 epochs of 6 batches");
 
     let fresh_runs = tempfile::tempdir().unwrap();
-    let fresh = mnist_lab::experiment::Suite {
+    let fresh = mnist_lab_tools::experiment::Suite {
         runs_dir: fresh_runs.path().to_path_buf(),
         ..suite.clone()
     }
     .run(&preset, &train, &test)
     .unwrap();
-    let losses = |r: &mnist_lab::experiment::RunRecord| -> Vec<f32> {
+    let losses = |r: &mnist_lab_tools::experiment::RunRecord| -> Vec<f32> {
         r.history.iter().map(|h| h.loss).collect()
     };
     assert_eq!(losses(&resumed), losses(&fresh));
@@ -264,7 +264,7 @@ fn a_diverging_run_is_recorded_with_its_losses_and_the_sweep_goes_on() {
         !record.history.is_empty(),
         "the losses up to the divergence are kept"
     );
-    let plot = mnist_lab::experiment::suite::lr_plot("simple_cnn", &[record]);
+    let plot = mnist_lab_tools::experiment::suite::lr_plot("simple_cnn", &[record]);
     assert_eq!(plot.series[0].label, "lr 1e300 (diverged)");
 }
 
@@ -414,7 +414,7 @@ fn reproduce_writes_the_report_with_every_experiment_and_plot() {
 
 #[test]
 fn throughput_prints_one_line_in_the_pytorch_twins_format() {
-    use mnist_lab::experiment::throughput::{ThroughputPlan, measure};
+    use mnist_lab_tools::experiment::throughput::{ThroughputPlan, measure};
     let _serial = serial();
     let data = MnistDataset::train(&common::slice_dir()).unwrap();
     let plan = ThroughputPlan {

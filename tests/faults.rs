@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mnist_lab::data::MnistDataset;
-use mnist_lab::experiment::{Preset, RunConfig, Suite};
-use mnist_lab::fsutil::DirLock;
+use mnist_lab_tools::experiment::{Preset, RunConfig, Suite};
+use mnist_lab::DirLock;
 use mnist_lab::train::{RunOutcome, TrainError, checkpoint};
 use mnist_lab::{BackendKind, Model, ModelKind};
 
@@ -58,7 +58,7 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 todo.push(path);
-            } else if !path.ends_with(mnist_lab::fsutil::LOCK_FILE) {
+            } else if !path.ends_with(mnist_lab::LOCK_FILE) {
                 files.push((path.clone(), std::fs::read(&path).unwrap()));
             }
         }

@@ -1,4 +1,4 @@
-//! Our kernels (`mnist_lab::kernel`) against burn's on flex: the convolution's output and the
+//! Our kernels (`flex_kernels`) against burn's on flex: the convolution's output and the
 //! gradients of input, weight and bias for every conv layer shape of the report's networks; max
 //! pooling's output and input gradient; batch norm in training (output, gradients, running
 //! statistics) and inference; the fully connected layer's output and three gradients; the
@@ -14,7 +14,7 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, DropoutConfig, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, TensorData};
 use mnist_lab::data::MnistDataset;
-use mnist_lab::kernel::{self, KernelImpl, Op, set_kernel};
+use flex_kernels::{self as kernel, KernelImpl, Op, set_kernel};
 use mnist_lab::{BackendKind, ModelKind};
 
 use common::{max_abs_diff, serial};

@@ -70,7 +70,7 @@ fn a_killed_run_leaves_its_last_checkpoint_loadable() {
     let mut child = spawn_this_test(TEST_NAME, CHILD_OUT, out.path());
     wait_for_checkpoint(&mut child, &ckpt, 2, Duration::from_millis(20), "training");
     // While the child trains, a second run into its directory fails at once, naming the child.
-    let err = mnist_lab::fsutil::DirLock::acquire(out.path()).unwrap_err();
+    let err = mnist_lab::DirLock::acquire(out.path()).unwrap_err();
     assert!(
         err.to_string()
             .contains(&format!("in use by another run (process {}:", child.id())),
@@ -79,7 +79,7 @@ fn a_killed_run_leaves_its_last_checkpoint_loadable() {
     child.kill().unwrap(); // SIGKILL on Unix: no destructor, no flush
     child.wait().unwrap();
     // The OS released the killed child's lock: no stale lock file blocks the next run.
-    drop(mnist_lab::fsutil::DirLock::acquire(out.path()).expect("the lock died with the child"));
+    drop(mnist_lab::DirLock::acquire(out.path()).expect("the lock died with the child"));
 
     let latest = checkpoint::latest(&ckpt).unwrap();
     assert!(latest >= 2);

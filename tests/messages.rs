@@ -8,9 +8,10 @@ mod common;
 
 use std::path::Path;
 
-use mnist_lab::cli::TrainArgs;
+use mnist_lab_tools::cli::TrainArgs;
 use mnist_lab::data::idx;
-use mnist_lab::experiment::{Preset, run_preset};
+use mnist_lab_tools::cli::run_preset;
+use mnist_lab_tools::experiment::Preset;
 
 use common::serial;
 
@@ -196,7 +197,7 @@ fn an_unusable_out_directory_says_so() {
     );
     // Held by another run.
     let busy = dir.path().join("busy");
-    let _held = mnist_lab::fsutil::DirLock::acquire(&busy).unwrap();
+    let _held = mnist_lab::DirLock::acquire(&busy).unwrap();
     let m = example_error(&["--out", busy.to_str().unwrap()]);
     assert_helpful(
         &m,

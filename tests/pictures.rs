@@ -9,13 +9,14 @@ use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{serial, slice_dir};
 use mnist_lab::ModelKind;
-use mnist_lab::cli::TrainArgs;
+use mnist_lab_tools::cli::TrainArgs;
 use mnist_lab::data::{IMAGE_SIDE, MnistBatcher, MnistDataset};
-use mnist_lab::experiment::pictures::{NetworkShown, network_pictures};
-use mnist_lab::experiment::{Preset, run_preset};
+use mnist_lab_tools::experiment::pictures::{NetworkShown, network_pictures};
+use mnist_lab_tools::cli::run_preset;
+use mnist_lab_tools::experiment::Preset;
 use mnist_lab::infer::{Predictor, load_network, network_beside};
-use mnist_lab::report::PlotError;
-use mnist_lab::report::pictures::{ConfusionHeatMap, FeatureMaps, LayerDiagram};
+use mnist_lab_tools::report::PlotError;
+use mnist_lab_tools::report::pictures::{ConfusionHeatMap, FeatureMaps, LayerDiagram};
 
 fn png_size(path: &Path) -> (u32, u32) {
     let img = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -199,7 +200,7 @@ fn pictures_that_cannot_be_drawn_say_why() {
     let layers = fc.layers(Tensor::zeros([1, 1, 28, 28], &device));
     let err = FeatureMaps::new(
         "fc",
-        mnist_lab::report::image::GrayImage::new(28, 28),
+        mnist_lab_tools::report::image::GrayImage::new(28, 28),
         &layers,
     )
     .unwrap_err();

@@ -6,13 +6,14 @@
 
 mod common;
 
+use mnist_lab_tools::serve::tokio;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use mnist_lab::data::MnistDataset;
 use mnist_lab::infer::{Predictor, load_network, mnist_style, network_beside};
-use mnist_lab::serve::{AppState, BODY_LIMIT, load_test};
+use mnist_lab_tools::serve::{AppState, BODY_LIMIT, load_test};
 
 /// The committed simple CNN (trained on all 60,000 images) behind a server on an ephemeral
 /// port, with the slice's test digits as samples; the server runs until the test process ends.
@@ -34,7 +35,7 @@ fn start() -> (SocketAddr, Predictor<mnist_lab::Model>) {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || runtime.block_on(mnist_lab::serve::serve(listener, state)));
+    std::thread::spawn(move || runtime.block_on(mnist_lab_tools::serve::serve(listener, state)));
     (addr, predictor())
 }
 

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use mnist_lab::data::{Augmentation, ImageBatch, MnistBatcher, MnistDataset, MnistItem};
-use mnist_lab::experiment::RunConfig;
+use mnist_lab::train::RunConfig;
 use mnist_lab::train::{
     LrSchedule, OptimizerKind, RunData, RunOutcome, TrainError, Trainer, checkpoint, parse_stages,
 };
@@ -67,6 +67,49 @@ fn same_seed_same_losses() {
     seven.training.seed = 7;
     let other = run(seven, b.path());
     assert_ne!(losses(&first), losses(&other));
+}
+
+#[test]
+fn resume_latest_continues_from_the_newest_checkpoint_and_a_complete_run_says_so() {
+    let _serial = serial();
+    let fc = config(ModelKind::SimpleFc, "2@0.01,1@0.001");
+    let whole = tempfile::tempdir().unwrap();
+    let uninterrupted = run(fc.clone(), whole.path());
+
+    // Nothing to resume from: an error that names the directory, not a fresh start.
+    let parts = tempfile::tempdir().unwrap();
+    let err = flex_trainer(&fc, parts.path())
+        .resume_latest()
+        .fit(&fc.model, data())
+        .err()
+        .expect("no checkpoint to resume");
+    assert!(matches!(err, TrainError::NoCheckpoint { latest: None, .. }), "{err}");
+
+    // Stopped after epoch 2 of 3: `resume_latest` picks epoch 2 and ends where an
+    // uninterrupted run ends.
+    flex_trainer(&fc, parts.path())
+        .stop_after(2)
+        .fit(&fc.model, data())
+        .unwrap();
+    let resumed = flex_trainer(&fc, parts.path())
+        .resume_latest()
+        .fit(&fc.model, data())
+        .unwrap();
+    assert_eq!(resumed.summary.resumed_from_epoch, Some(2));
+    assert_eq!(losses(&resumed), losses(&uninterrupted));
+    assert_eq!(weights(&resumed.model), weights(&uninterrupted.model));
+
+    // Complete: resuming trains nothing, returns the saved summary and leaves it as it was.
+    let summary_path = parts.path().join("summary.json");
+    let saved = std::fs::read(&summary_path).unwrap();
+    let again = flex_trainer(&fc, parts.path())
+        .resume_latest()
+        .fit(&fc.model, data())
+        .unwrap();
+    assert_eq!(again.summary, resumed.summary);
+    assert_eq!(losses(&again), losses(&uninterrupted));
+    assert_eq!(weights(&again.model), weights(&uninterrupted.model));
+    assert_eq!(std::fs::read(&summary_path).unwrap(), saved, "summary.json untouched");
 }
 
 #[test]

@@ -98,7 +98,7 @@ pub struct ImageAugmentation {
     pub background: f32,
 }
 
-impl crate::train::BatchTransform<super::ImageBatch> for ImageAugmentation {
+impl super::BatchTransform<super::ImageBatch> for ImageAugmentation {
     fn apply(
         &self,
         mut batch: super::ImageBatch,

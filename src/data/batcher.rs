@@ -131,7 +131,7 @@ pub fn mnist_loader<D>(
 where
     D: Dataset<MnistItem> + 'static,
 {
-    crate::train::loader(
+    super::loader(
         Arc::new(dataset),
         Arc::new(MnistBatcher::default()),
         batch_size,

@@ -7,7 +7,9 @@ pub mod batcher;
 pub mod dataset;
 pub mod idx;
 pub mod image;
+mod loader;
 pub mod source;
+mod transform;
 
 pub use augment::{Augmentation, Distortion, ImageAugmentation, distort};
 pub use batcher::{
@@ -17,4 +19,6 @@ pub use batcher::{
 pub use dataset::{Flavor, IMAGE_PIXELS, IMAGE_SIDE, MnistDataset, MnistItem, NUM_CLASSES, Split};
 pub use idx::{IdxError, IdxImages};
 pub use image::{ImageBatcher, ImageDataError, ImageDataset, ImageItem, Normalization};
+pub use loader::loader;
+pub use transform::BatchTransform;
 pub use source::{DataLocator, MNIST_DIR_ENV, MirrorFailure, SourceError};

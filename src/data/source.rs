@@ -86,6 +86,21 @@ pub enum SourceError {
         /// Where the download would have put them.
         cache_dir: PathBuf,
     },
+    /// No local copy, and this build cannot download (mnist-lab's `download` feature is off).
+    #[error(
+        "MNIST is not on this machine, and this build of mnist-lab cannot download it (its \
+         `download` feature is off).\n  missing: {}\n  fix: pass --data-dir or set \
+         {MNIST_DIR_ENV} to a directory holding these files (raw or .gz), put them in the cache \
+         {}, or build with `--features download`",
+        .missing.join(", "),
+        .cache_dir.display()
+    )]
+    NoDownload {
+        /// The files the cache lacks.
+        missing: Vec<String>,
+        /// Where a download would have put them.
+        cache_dir: PathBuf,
+    },
     /// Writing into the cache failed.
     #[error(
         "{path}: cannot write to the cache: {source}. Set {CACHE_DIR_ENV} to a writable directory"
@@ -256,6 +271,27 @@ fn download_all(
     if mirrors.is_empty() {
         return Err(failed(vec![]));
     }
+    #[cfg(not(feature = "download"))]
+    {
+        let _ = (failed, timeout);
+        Err(SourceError::NoDownload {
+            missing,
+            cache_dir: dest.to_path_buf(),
+        })
+    }
+    #[cfg(feature = "download")]
+    download_with_ureq(files, mirrors, dest, timeout, failed)
+}
+
+/// The download itself: each missing file from the first mirror that serves it.
+#[cfg(feature = "download")]
+fn download_with_ureq(
+    files: &[MnistFile],
+    mirrors: &[String],
+    dest: &Path,
+    timeout: Duration,
+    failed: impl Fn(Vec<MirrorFailure>) -> SourceError,
+) -> Result<(), SourceError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .build()
@@ -294,6 +330,7 @@ fn download_all(
 }
 
 /// Why one try of one file failed.
+#[cfg(feature = "download")]
 enum Fetch {
     /// This mirror did not serve it (one line: the cause); the next try or mirror may.
     Failed(String),
@@ -302,6 +339,7 @@ enum Fetch {
 }
 
 /// Fetches one file, checks the MD5 of its decompressed bytes, and renames it into `dest`.
+#[cfg(feature = "download")]
 fn download_one(
     agent: &ureq::Agent,
     url: &str,

@@ -116,7 +116,7 @@ pub fn network_beside(weights: &Path) -> Result<ModelConfig, InferError> {
             weights: weights.to_path_buf(),
         });
     };
-    Ok(crate::experiment::RunConfig::read(config)?.model)
+    Ok(crate::train::RunConfig::read(config)?.model)
 }
 
 /// The network `config` describes, with its weights from `weights`: our `model.safetensors` or a
@@ -127,6 +127,7 @@ pub fn load_network(
     weights: &Path,
     device: &Device,
 ) -> Result<Model, InferError> {
+    crate::backend::keep_freed_memory();
     let network = config.init(device);
     if weights.extension().is_some_and(|e| e == "bpk") {
         return Ok(load_record(network, weights)?);

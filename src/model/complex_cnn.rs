@@ -10,7 +10,7 @@ use burn::nn::{
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor};
 
-use crate::kernel::{batch_norm_max_pool2d_relu, batch_norm_relu, conv2d, dropout, linear};
+use flex_kernels::{batch_norm_max_pool2d_relu, batch_norm_relu, conv2d, dropout, linear};
 
 /// Configuration of [`ComplexCnn`].
 #[derive(Config, Debug)]

@@ -6,7 +6,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor};
 
-use crate::kernel::{dropout, dropout_always, linear};
+use flex_kernels::{dropout, dropout_always, linear};
 
 /// Configuration of [`ComplexMlp`].
 #[derive(Config, Debug)]

@@ -1,5 +1,5 @@
 //! What each layer of a network does to an image: its output and shape, layer by layer. The
-//! pictures of [`crate::report::pictures`] draw it: the feature maps after every convolution and
+//! pictures of the report (`mnist_lab_tools::report::pictures`) draw it: the feature maps after every convolution and
 //! pooling (the report's Fig 4.1) and the layer diagram (shapes and parameters per layer).
 //!
 //! ```

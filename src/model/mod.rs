@@ -12,6 +12,7 @@ pub mod layers;
 pub mod provided_cnn;
 pub mod simple_cnn;
 pub mod simple_fc;
+pub mod step;
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,7 +21,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use crate::data::ImageBatch;
-use crate::train::{
+use self::step::{
     ClassificationOutput, InferenceStep, ModelInit, TrainOutput, TrainStep, classification_output,
     train_output,
 };

@@ -9,7 +9,7 @@ use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor};
 
 use super::simple_cnn::{conv_features, conv_features_len_with};
-use crate::kernel::{dropout, linear};
+use flex_kernels::{dropout, linear};
 
 /// Configuration of [`ProvidedCnn`].
 #[derive(Config, Debug)]

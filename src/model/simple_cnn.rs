@@ -8,7 +8,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor};
 
-use crate::kernel::{conv2d, linear, max_pool2d};
+use flex_kernels::{conv2d, linear, max_pool2d};
 
 /// Configuration of [`SimpleCnn`].
 #[derive(Config, Debug)]

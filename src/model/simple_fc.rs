@@ -7,7 +7,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor};
 
-use crate::kernel::linear;
+use flex_kernels::linear;
 
 /// Configuration of [`SimpleFc`].
 #[derive(Config, Debug)]

@@ -17,7 +17,7 @@ use super::{TrainError, io_err, record_err, write_json};
 use crate::fsutil::write_atomic;
 
 /// What a checkpoint remembers beyond the weights: enough to continue as if never stopped.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CheckpointState {
     /// Global epochs completed (1-based count).
     pub epoch: usize,

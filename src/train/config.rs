@@ -260,11 +260,11 @@ impl Default for OptimizerConfig {
 }
 
 impl OptimizerConfig {
-    /// A fresh optimizer. SGD steps by [`crate::kernel::FusedSgd`]: burn's `Sgd`, bit for bit,
+    /// A fresh optimizer. SGD steps by [`flex_kernels::FusedSgd`]: burn's `Sgd`, bit for bit,
     /// in one pass per parameter on Flex.
     pub fn init(&self) -> ModuleOptimizer {
         match self {
-            Self::Sgd(c) => crate::kernel::sgd_optimizer(c),
+            Self::Sgd(c) => flex_kernels::sgd_optimizer(c),
             Self::Adam(c) => c.init(),
             Self::AdamW(c) => c.init(),
         }
@@ -313,6 +313,64 @@ impl OptimizerConfig {
         .ok()?;
         let decay = &value["weight_decay"];
         decay["penalty"].as_f64().or_else(|| decay.as_f64())
+    }
+
+    /// Adam's and AdamW's `(beta_1, beta_2, epsilon)`, `None` for SGD.
+    pub fn adam_moments(&self) -> Option<(f32, f32, f32)> {
+        let value = match self {
+            Self::Sgd(_) => return None,
+            Self::Adam(c) => serde_json::to_value(c),
+            Self::AdamW(c) => serde_json::to_value(c),
+        }
+        .ok()?;
+        let get = |key: &str| value[key].as_f64().map(|v| v as f32);
+        Some((get("beta_1")?, get("beta_2")?, get("epsilon")?))
+    }
+
+    /// This optimizer switched to `kind`, keeping every setting that still applies: the same
+    /// kind is unchanged; Adam <-> AdamW keep their betas and epsilon; the L2 weight decay
+    /// carries over wherever the new kind has one (AdamW's decoupled decay stays its own);
+    /// SGD gets the report's momentum, 0.9.
+    ///
+    /// ```
+    /// use burn::optim::AdamConfig;
+    /// use mnist_lab::train::{OptimizerConfig, OptimizerKind};
+    /// let adam = OptimizerConfig::Adam(AdamConfig::new().with_beta_1(0.7).with_beta_2(0.9));
+    /// let adamw = adam.switched_to(OptimizerKind::AdamW);
+    /// assert_eq!(adamw.kind(), OptimizerKind::AdamW);
+    /// assert_eq!(adamw.adam_moments(), Some((0.7, 0.9, 1e-5)));
+    /// assert_eq!(adamw.switched_to(OptimizerKind::Sgd).momentum(), Some(0.9));
+    /// ```
+    pub fn switched_to(self, kind: OptimizerKind) -> Self {
+        if kind == self.kind() {
+            return self;
+        }
+        let l2 = match self {
+            Self::AdamW(_) => None,
+            _ => self.weight_decay(),
+        };
+        let moments = self.adam_moments();
+        let switched = match kind {
+            OptimizerKind::Sgd => kind.config(0.9, None),
+            OptimizerKind::Adam => Self::Adam(match moments {
+                Some((b1, b2, eps)) => AdamConfig::new()
+                    .with_beta_1(b1)
+                    .with_beta_2(b2)
+                    .with_epsilon(eps),
+                None => AdamConfig::new(),
+            }),
+            OptimizerKind::AdamW => Self::AdamW(match moments {
+                Some((b1, b2, eps)) => AdamWConfig::new()
+                    .with_beta_1(b1)
+                    .with_beta_2(b2)
+                    .with_epsilon(eps),
+                None => AdamWConfig::new(),
+            }),
+        };
+        match (kind, l2) {
+            (OptimizerKind::AdamW, _) | (_, None) => switched,
+            (_, l2) => switched.with_weight_decay(l2),
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

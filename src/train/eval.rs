@@ -6,7 +6,7 @@ use burn::data::dataset::DatasetError;
 use burn::module::Module;
 use burn::tensor::activation::softmax;
 
-use super::step::{ClassificationOutput, InferenceStep};
+use crate::model::step::{ClassificationOutput, InferenceStep};
 
 /// What a pass over a test set measured.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -161,6 +161,7 @@ pub fn evaluate<M, B>(model: &M, loader: &dyn DataLoader<B>) -> Result<Evaluatio
 where
     M: InferenceStep<Input = B, Output = ClassificationOutput> + Module,
 {
+    crate::backend::keep_freed_memory();
     let model = model.valid();
     let mut eval = Evaluation::empty(0);
     let mut loss_sum = 0.0;

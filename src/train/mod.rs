@@ -23,9 +23,9 @@ pub mod checkpoint;
 mod config;
 mod eval;
 mod schedule;
-mod step;
+mod progress;
+mod run_config;
 mod trainer;
-mod transform;
 
 pub use config::{
     ConfigError, LearningRate, OptimizerConfig, OptimizerKind, TrainingConfig, TrainingStage,
@@ -33,16 +33,18 @@ pub use config::{
 };
 pub use eval::{ClassOutOfRange, Evaluation, Mistake, evaluate};
 pub use schedule::LrSchedule;
-pub use step::{
+pub use crate::model::step::{
     ClassificationOutput, Classifier, InferenceStep, ModelInit, TrainOutput, TrainStep,
     classification_output, init_device, init_seeded, nll_loss, train_output, train_step,
     trainable_params,
 };
 pub use trainer::{
     EpochResult, HistoryRow, RunData, RunOutcome, RunSummary, StageResult, Trainer, epoch_seed,
-    loader, progress_line, read_config_json, read_history,
+    Resume, read_config_json, read_history,
 };
-pub use transform::BatchTransform;
+pub use progress::progress_line;
+pub use crate::data::{BatchTransform, loader};
+pub use run_config::RunConfig;
 
 use std::path::PathBuf;
 
@@ -222,8 +224,9 @@ fn equivalent(a: Option<&serde_json::Value>, b: Option<&serde_json::Value>) -> b
     }
 }
 
-/// Writes `value` as pretty JSON to `path`, atomically.
-pub(crate) fn write_json(
+/// Writes `value` as pretty JSON to `path`, atomically (as the trainer writes `config.json` and
+/// `summary.json`).
+pub fn write_json(
     path: &std::path::Path,
     value: &impl serde::Serialize,
 ) -> Result<(), TrainError> {
@@ -233,7 +236,7 @@ pub(crate) fn write_json(
 
 /// SGD with PyTorch's momentum semantics (dampening 0; burn's default dampening is 0.1).
 pub fn sgd(momentum: f64) -> ModuleOptimizer {
-    crate::kernel::sgd_optimizer(&sgd_config(momentum))
+    flex_kernels::sgd_optimizer(&sgd_config(momentum))
 }
 
 /// The config behind [`sgd`], for adding e.g. weight decay.

@@ -5,7 +5,8 @@
 //! the Learner runs one learning-rate schedule over one `num_epochs`, while the report continues
 //! the same model *and optimizer state* through stages and evaluates after each; it also has no
 //! guard that stops on a NaN loss and keeps the last good checkpoint, and its non-TTY renderer
-//! prints no metric values. What is left is ~200 lines.
+//! prints no metric values. The loop is [`Trainer::fit`]
+//! and the parts it calls, one job each.
 //!
 //! Every epoch draws its shuffling, dropout and augmentation from `(seed, epoch)` alone, so a run
 //! resumed from the checkpoint of epoch k computes exactly what an uninterrupted run computes.
@@ -14,26 +15,25 @@
 //! any config that implements [`ModelInit`], on any [`Dataset`] with any [`Batcher`].
 
 use std::collections::VecDeque;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use std::sync::Arc;
 
-use burn::data::dataloader::{DataLoader, DataLoaderBuilder, batcher::Batcher};
+use burn::data::dataloader::{DataLoader, batcher::Batcher};
 use burn::data::dataset::Dataset;
 use burn::data::dataset::transform::PartialDataset;
 use burn::module::Module;
 use burn::tensor::Device;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 
 use super::checkpoint::{self, CheckpointState};
 use super::config::{TrainingConfig, TrainingStage};
 use super::eval::{Evaluation, Mistake, evaluate};
-use super::step::{Classifier, ModelInit, init_seeded, train_step_counted, trainable_params};
-use super::transform::BatchTransform;
+use crate::model::step::{Classifier, ModelInit, init_seeded, train_step_counted, trainable_params};
+use super::progress::EpochProgress;
+use crate::data::{BatchTransform, loader};
 use super::{TrainError, io_err, record_err, write_json};
 use crate::fsutil::write_atomic;
 
@@ -131,12 +131,6 @@ pub struct HistoryRow {
     pub learning_rate: f64,
 }
 
-/// The report's progress line: `Train Epoch: 1 [5000/60000 (8%)]  Loss: 0.362447`.
-pub fn progress_line(epoch: usize, seen: usize, total: usize, loss: f64) -> String {
-    let percent = (100 * seen).checked_div(total).unwrap_or(0);
-    format!("Train Epoch: {epoch} [{seen}/{total} ({percent}%)]  Loss: {loss:.6}")
-}
-
 /// The seed of epoch `epoch`'s shuffle and dropout: a SplitMix64 step of `(seed, epoch)`.
 pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     let mut z = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -181,36 +175,13 @@ impl<I, B> Clone for RunData<I, B> {
     }
 }
 
-/// burn's loader builder takes a `Batcher` by value; this shares one behind an `Arc`.
-struct SharedBatcher<I, B>(Arc<dyn Batcher<I, B>>);
-
-impl<I, B> Batcher<I, B> for SharedBatcher<I, B> {
-    fn batch(&self, items: Vec<I>, device: &Device) -> B {
-        self.0.batch(items, device)
-    }
-}
-
-/// A loader of `dataset` in batches of `batch_size` on `device`, reshuffled from
-/// `shuffle_seed` when given, in order otherwise. The device is always set: burn's builder would
-/// otherwise pick `Device::default()`, which prefers a GPU backend when one is compiled in.
-pub fn loader<I, B>(
-    dataset: Arc<dyn Dataset<I>>,
-    batcher: Arc<dyn Batcher<I, B>>,
-    batch_size: usize,
-    shuffle_seed: Option<u64>,
-    device: &Device,
-) -> Arc<dyn DataLoader<B>>
-where
-    I: Send + Sync + Clone + std::fmt::Debug + 'static,
-    B: Send + Clone + std::fmt::Debug + 'static,
-{
-    let builder = DataLoaderBuilder::new(SharedBatcher(batcher))
-        .batch_size(batch_size)
-        .set_device(device.clone());
-    match shuffle_seed {
-        Some(seed) => builder.shuffle(seed).build(dataset),
-        None => builder.build(dataset),
-    }
+/// Which checkpoint a run continues from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// The checkpoint of this 1-based global epoch.
+    Epoch(usize),
+    /// The newest complete checkpoint.
+    Latest,
 }
 
 /// What a run writes as `config.json`: the network's config, the training config and the
@@ -243,7 +214,7 @@ pub struct Trainer<B> {
     config: TrainingConfig,
     device: Device,
     out: PathBuf,
-    resume_from: Option<usize>,
+    resume: Option<Resume>,
     stop_after: Option<usize>,
     verbose: bool,
     transform: Option<Arc<dyn BatchTransform<B>>>,
@@ -265,7 +236,7 @@ where
             config,
             device: device.inner(),
             out: out.into(),
-            resume_from: None,
+            resume: None,
             stop_after: None,
             verbose: true,
             transform: None,
@@ -280,7 +251,21 @@ where
 
     /// Continues from the complete checkpoint of `epoch` in the output directory.
     pub fn resume_from(mut self, epoch: usize) -> Self {
-        self.resume_from = Some(epoch);
+        self.resume = Some(Resume::Epoch(epoch));
+        self
+    }
+
+    /// Continues from the newest complete checkpoint in the output directory (`--resume` with
+    /// no epoch). A run whose last epoch is checkpointed is complete: `fit` says so, trains
+    /// nothing and returns its saved summary.
+    pub fn resume_latest(mut self) -> Self {
+        self.resume = Some(Resume::Latest);
+        self
+    }
+
+    /// Continues as `resume` says: `None` starts afresh.
+    pub fn resume(mut self, resume: Option<Resume>) -> Self {
+        self.resume = resume;
         self
     }
 
@@ -317,7 +302,8 @@ where
     }
 
     /// Trains the network `spec` builds on `data.train` (cut to `limit_train`), evaluating on
-    /// `data.test` after each stage.
+    /// `data.test` after each epoch and reporting after each stage. Resuming a run whose last
+    /// epoch is already checkpointed trains nothing and returns the run's saved summary.
     pub fn fit<S, I>(
         &self,
         spec: &S,
@@ -329,14 +315,84 @@ where
         I: Send + Sync + Clone + std::fmt::Debug + 'static,
     {
         let started = Instant::now();
+        crate::backend::keep_freed_memory();
+        let (train, test) = self.datasets(&data)?;
+        // Held to the end of the run: a second run into this directory fails here at once.
+        let _lock = crate::fsutil::DirLock::acquire(&self.out)?;
+        let resume = self.resume_epoch()?;
+        self.prepare_out_dir(spec, resume)?;
+        let train_device = self.device.clone().autodiff();
+        let mut run = self.start(spec, resume, &train_device)?;
+        let total_epochs = self.config.total_epochs();
+        if resume == Some(total_epochs)
+            && let Some(summary) = self.saved_summary()
+        {
+            if self.verbose {
+                println!(
+                    "{}: already complete (epoch {total_epochs} of {total_epochs} is \
+                     checkpointed); nothing to train",
+                    self.out.display()
+                );
+            }
+            return Ok(RunOutcome {
+                model: run.model,
+                summary,
+                history: run.history,
+            });
+        }
+        let test_loader = loader(
+            test.clone(),
+            data.batcher.clone(),
+            self.config.test_batch_size,
+            None,
+            &self.device,
+        );
+        let last_epoch = self.stop_after.map_or(total_epochs, |e| e.min(total_epochs));
+        for epoch in run.state.epoch + 1..=last_epoch {
+            let trained;
+            (run, trained) = self.train_epoch(run, epoch, &train, &data.batcher, &train_device)?;
+            self.end_epoch(&mut run, epoch, trained, &*test_loader)?;
+        }
+        let summary = RunSummary {
+            model: spec.name(),
+            backend: crate::backend::BackendKind::name_of(&self.device),
+            params: trainable_params(&run.model),
+            params_total: run.model.num_params(),
+            stages: run.state.stages,
+            train_images_per_sec: if run.state.train_seconds > 0.0 {
+                run.state.images_trained as f64 / run.state.train_seconds
+            } else {
+                0.0
+            },
+            wall_seconds: started.elapsed().as_secs_f64(),
+            seed: self.config.seed,
+            train_images: train.len(),
+            test_images: test.len(),
+            resumed_from_epoch: resume,
+            epochs: run.state.epochs,
+            mistakes: run.state.mistakes,
+        };
+        write_json(&self.out.join("summary.json"), &summary)?;
+        Ok(RunOutcome {
+            model: run.model,
+            summary,
+            history: run.history,
+        })
+    }
+
+    /// The training set (held-out part removed, cut to `limit_train`) and the evaluation set;
+    /// an empty one is an error that says why.
+    fn datasets<I>(&self, data: &RunData<I, B>) -> Result<(SharedSet<I>, SharedSet<I>), TrainError>
+    where
+        I: Send + Sync + Clone + std::fmt::Debug + 'static,
+    {
         let config = &self.config;
-        let (train, test) = held_out(&data, config.validation)?;
-        let train: Arc<dyn Dataset<I>> = match config.limit_train {
+        let (train, test) = held_out(data, config.validation)?;
+        let train: SharedSet<I> = match config.limit_train {
             Some(n) if n < train.len() => Arc::new(PartialDataset::new(train, 0, n)),
             _ => train,
         };
-        let (n_train, n_test) = (train.len(), test.len());
-        if n_train == 0 {
+        if train.is_empty() {
             let reason = if config.limit_train == Some(0) {
                 "`limit_train` is 0 (`--limit-train 0`): give it at least 1, or leave it out to \
                  train on every image"
@@ -348,28 +404,45 @@ where
                 reason,
             });
         }
-        if n_test == 0 {
+        if test.is_empty() {
             return Err(TrainError::EmptyData {
                 what: "test",
                 reason: "the data set passed to `Trainer::fit` holds no items",
             });
         }
-        // Held to the end of the run: a second run into this directory fails here at once.
-        let _lock = crate::fsutil::DirLock::acquire(&self.out)?;
-        let train_device = self.device.clone().autodiff();
+        Ok((train, test))
+    }
+
+    /// The epoch to resume from: the one asked for, or the newest complete checkpoint; an error
+    /// where there is none.
+    fn resume_epoch(&self) -> Result<Option<usize>, TrainError> {
         let ckpt_dir = checkpoint::checkpoint_dir(&self.out);
-        let config_path = self.out.join("config.json");
-        let run_config = self.run_config(spec)?;
-        if let Some(epoch) = self.resume_from
-            && !checkpoint::is_complete(&ckpt_dir, epoch)
-        {
+        let epoch = match self.resume {
+            None => return Ok(None),
+            Some(Resume::Epoch(epoch)) => epoch,
+            Some(Resume::Latest) => checkpoint::latest(&ckpt_dir).unwrap_or(0),
+        };
+        if epoch == 0 || !checkpoint::is_complete(&ckpt_dir, epoch) {
             return Err(TrainError::NoCheckpoint {
                 latest: checkpoint::latest(&ckpt_dir),
                 dir: ckpt_dir,
                 epoch,
             });
         }
-        if self.resume_from.is_some()
+        Ok(Some(epoch))
+    }
+
+    /// Refuses to resume under another config, writes `config.json`, and clears what an
+    /// interrupted process left (temporary files) or, for a new run, the old run's checkpoints.
+    fn prepare_out_dir<S: ModelInit>(
+        &self,
+        spec: &S,
+        resume: Option<usize>,
+    ) -> Result<(), TrainError> {
+        let ckpt_dir = checkpoint::checkpoint_dir(&self.out);
+        let config_path = self.out.join("config.json");
+        let run_config = self.run_config(spec)?;
+        if resume.is_some()
             && let Some(differences) = super::saved_config_differences(&self.out, &run_config)?
             && !differences.is_empty()
         {
@@ -379,186 +452,198 @@ where
             });
         }
         write_json(&config_path, &run_config)?;
-        // What an earlier process killed mid-write left behind (temporary files only).
         checkpoint::remove_partial(&ckpt_dir)?;
         checkpoint::remove_partial(&self.out)?;
-        if self.resume_from.is_none() {
+        if resume.is_none() {
             // A new run replaces the one that was in the directory, checkpoints included.
             checkpoint::clear(&ckpt_dir)?;
         }
+        Ok(())
+    }
 
-        let mut model = init_seeded(spec, config.seed, &train_device);
-        let mut optim = config.optimizer.init();
-        let mut state = CheckpointState {
-            epoch: 0,
-            steps: 0,
-            stages: vec![],
-            images_trained: 0,
-            train_seconds: 0.0,
-            epochs: vec![],
-            mistakes: vec![],
+    /// A fresh network and optimizer, or the checkpoint of `resume` with its history.
+    fn start<S>(
+        &self,
+        spec: &S,
+        resume: Option<usize>,
+        train_device: &Device,
+    ) -> Result<RunState<S::Model>, TrainError>
+    where
+        S: ModelInit,
+        S::Model: Classifier<B>,
+    {
+        let mut run = RunState {
+            model: init_seeded(spec, self.config.seed, train_device),
+            optim: self.config.optimizer.init(),
+            state: CheckpointState::default(),
+            history: Vec::new(),
         };
-        let mut history = Vec::new();
-        if let Some(epoch) = self.resume_from {
-            (model, optim, state) = checkpoint::load(&ckpt_dir, epoch, model, optim)?;
-            let history_path = self.out.join("history.csv");
-            history = read_history(&history_path, epoch)?;
-            if history.len() != state.steps {
-                return Err(super::record_err(
-                    &history_path,
-                    format!(
-                        "holds {} steps for epochs 1 to {epoch}, but the checkpoint of epoch \
-                         {epoch} took {}: the file is truncated or from another run. Resume \
-                         from an earlier epoch, or start afresh without --resume",
-                        history.len(),
-                        state.steps
-                    ),
-                ));
-            }
+        let Some(epoch) = resume else {
+            return Ok(run);
+        };
+        let ckpt_dir = checkpoint::checkpoint_dir(&self.out);
+        (run.model, run.optim, run.state) = checkpoint::load(&ckpt_dir, epoch, run.model, run.optim)?;
+        let history_path = self.out.join("history.csv");
+        run.history = read_history(&history_path, epoch)?;
+        if run.history.len() != run.state.steps {
+            return Err(super::record_err(
+                &history_path,
+                format!(
+                    "holds {} steps for epochs 1 to {epoch}, but the checkpoint of epoch {epoch} \
+                     took {}: the file is truncated or from another run. Resume from an earlier \
+                     epoch, or start afresh without --resume",
+                    run.history.len(),
+                    run.state.steps
+                ),
+            ));
         }
-        let (params, params_total) = (trainable_params(&model), model.num_params());
-        let test_loader = loader(
-            test,
-            data.batcher.clone(),
-            config.test_batch_size,
-            None,
-            &self.device,
-        );
-        let is_tty = std::io::stdout().is_terminal();
+        Ok(run)
+    }
 
-        let last_epoch = self
-            .stop_after
-            .map_or(config.total_epochs(), |e| e.min(config.total_epochs()));
-        for epoch in state.epoch + 1..=last_epoch {
-            let stage_index = config
-                .stage_of_epoch(epoch)
-                .expect("epoch within the stages");
-            let stage = config.stages[stage_index];
-            // The loader keeps the last, partial batch: ceil(n / batch) steps an epoch.
-            let steps_per_epoch = n_train.div_ceil(config.batch_size);
-            let first_step_of_epoch =
-                (epoch - config.first_epoch_of_stage(stage_index)) * steps_per_epoch;
-            let seed = epoch_seed(config.seed, epoch);
-            train_device.seed(seed);
-            let loader = loader(
-                train.clone(),
-                data.batcher.clone(),
-                config.batch_size,
-                Some(seed),
-                &train_device,
-            );
-            let mut augment_rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-            let bar = (self.verbose && is_tty).then(|| epoch_bar(epoch, n_train));
-            let mut seen = 0;
-            let mut recent = VecDeque::with_capacity(config.log_interval);
-            let epoch_start = Instant::now();
-            let mut loss_sum = 0.0;
-            for (i, batch) in loader.iter().enumerate() {
-                let mut batch = batch.map_err(TrainError::Data)?;
-                if let Some(transform) = &self.transform {
-                    batch = transform.apply(batch, &mut augment_rng);
-                }
-                let learning_rate =
-                    config.learning_rate(stage_index, first_step_of_epoch + i, steps_per_epoch);
-                let (next, loss, n) = train_step_counted(model, &mut optim, batch, learning_rate);
-                model = next;
-                if !loss.is_finite() {
-                    // The losses up to the divergence are kept for inspection (a resume reads
-                    // only the rows of checkpointed epochs).
-                    write_history(&self.out.join("history.csv"), &history)?;
-                    return Err(TrainError::Diverged {
-                        loss,
-                        learning_rate,
-                        stage: stage_index + 1,
-                        epoch,
-                        batch: i + 1,
-                        last_checkpoint: (state.epoch > 0).then_some(state.epoch),
-                    });
-                }
-                seen += n;
-                loss_sum += loss as f64;
-                state.steps += 1;
-                history.push(HistoryRow {
-                    step: state.steps,
-                    epoch,
+    /// `summary.json` of the run in the output directory, when it is there and readable.
+    fn saved_summary(&self) -> Option<RunSummary> {
+        let text = std::fs::read_to_string(self.out.join("summary.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// One epoch of training steps, drawn from `(seed, epoch)`: the report's progress lines,
+    /// the history rows, and a stop on a non-finite loss.
+    fn train_epoch<I, M>(
+        &self,
+        mut run: RunState<M>,
+        epoch: usize,
+        train: &SharedSet<I>,
+        batcher: &Arc<dyn Batcher<I, B>>,
+        train_device: &Device,
+    ) -> Result<(RunState<M>, TrainedEpoch), TrainError>
+    where
+        I: Send + Sync + Clone + std::fmt::Debug + 'static,
+        M: Classifier<B>,
+    {
+        let config = &self.config;
+        let n_train = train.len();
+        let stage_index = config
+            .stage_of_epoch(epoch)
+            .expect("epoch within the stages");
+        // The loader keeps the last, partial batch: ceil(n / batch) steps an epoch.
+        let steps_per_epoch = n_train.div_ceil(config.batch_size);
+        let first_step = (epoch - config.first_epoch_of_stage(stage_index)) * steps_per_epoch;
+        let seed = epoch_seed(config.seed, epoch);
+        train_device.seed(seed);
+        let loader = loader(train.clone(), batcher.clone(), config.batch_size, Some(seed), train_device);
+        let mut augment_rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let progress = EpochProgress::new(self.verbose, epoch, n_train, config.log_interval);
+        let mut trained = TrainedEpoch::new(stage_index, config.log_interval);
+        for (i, batch) in loader.iter().enumerate() {
+            let mut batch = batch.map_err(TrainError::Data)?;
+            if let Some(transform) = &self.transform {
+                batch = transform.apply(batch, &mut augment_rng);
+            }
+            let learning_rate = config.learning_rate(stage_index, first_step + i, steps_per_epoch);
+            let (next, loss, n) =
+                train_step_counted(run.model, &mut run.optim, batch, learning_rate);
+            run.model = next;
+            if !loss.is_finite() {
+                // The losses up to the divergence are kept for inspection (a resume reads
+                // only the rows of checkpointed epochs).
+                write_history(&self.out.join("history.csv"), &run.history)?;
+                return Err(TrainError::Diverged {
                     loss,
                     learning_rate,
+                    stage: stage_index + 1,
+                    epoch,
+                    batch: i + 1,
+                    last_checkpoint: (run.state.epoch > 0).then_some(run.state.epoch),
                 });
-                if recent.len() == config.log_interval {
-                    recent.pop_front();
-                }
-                recent.push_back(loss as f64);
-                if let Some(bar) = &bar {
-                    bar.set_position(seen as u64);
-                    bar.set_message(format!("loss {loss:.4}"));
-                }
-                if self.verbose
-                    && ((i + 1) % config.log_interval == 0 || (is_tty && seen == n_train))
-                {
-                    let line = progress_line(epoch, seen, n_train, loss as f64);
-                    match &bar {
-                        Some(bar) => bar.println(line),
-                        None => println!("{line}"),
-                    }
-                }
             }
-            if let Some(bar) = bar {
-                bar.finish_and_clear();
-            }
-            state.images_trained += seen;
-            state.train_seconds += epoch_start.elapsed().as_secs_f64();
-            state.epoch = epoch;
-            let eval = evaluate(&model, &*test_loader).map_err(TrainError::Data)?;
-            let steps = history
-                .iter()
-                .rev()
-                .take_while(|r| r.epoch == epoch)
-                .count();
-            state.epochs.push(EpochResult {
+            trained.record(loss, n, config.log_interval);
+            run.state.steps += 1;
+            run.history.push(HistoryRow {
+                step: run.state.steps,
                 epoch,
-                train_loss: loss_sum / steps.max(1) as f64,
-                test_accuracy: 100.0 * eval.accuracy(),
-                test_loss: eval.mean_loss,
+                loss,
+                learning_rate,
             });
-            let last_of_stage = config.stage_of_epoch(epoch + 1) != Some(stage_index);
-            if last_of_stage {
-                if self.verbose {
-                    println!("{}", eval.report_line());
-                }
-                state
-                    .stages
-                    .push(stage_result(stage, &eval, recent.make_contiguous()));
-            }
-            state.mistakes = eval.mistakes;
-            write_history(&self.out.join("history.csv"), &history)?;
-            checkpoint::save(&ckpt_dir, &model, &optim, &state)?;
+            progress.step(i, trained.images, loss);
         }
+        progress.finish();
+        Ok((run, trained))
+    }
 
-        let summary = RunSummary {
-            model: spec.name(),
-            backend: crate::backend::BackendKind::name_of(&self.device),
-            params,
-            params_total,
-            stages: state.stages,
-            train_images_per_sec: if state.train_seconds > 0.0 {
-                state.images_trained as f64 / state.train_seconds
-            } else {
-                0.0
-            },
-            wall_seconds: started.elapsed().as_secs_f64(),
-            seed: config.seed,
-            train_images: n_train,
-            test_images: n_test,
-            resumed_from_epoch: self.resume_from,
-            epochs: state.epochs,
-            mistakes: state.mistakes,
-        };
-        write_json(&self.out.join("summary.json"), &summary)?;
-        Ok(RunOutcome {
-            model,
-            summary,
-            history,
-        })
+    /// After an epoch: the test set, the report's line at the end of a stage, the history and
+    /// the checkpoint.
+    fn end_epoch<M: Classifier<B>>(
+        &self,
+        run: &mut RunState<M>,
+        epoch: usize,
+        mut trained: TrainedEpoch,
+        test_loader: &dyn DataLoader<B>,
+    ) -> Result<(), TrainError> {
+        let state = &mut run.state;
+        state.images_trained += trained.images;
+        state.train_seconds += trained.started.elapsed().as_secs_f64();
+        state.epoch = epoch;
+        let eval = evaluate(&run.model, test_loader).map_err(TrainError::Data)?;
+        state.epochs.push(EpochResult {
+            epoch,
+            train_loss: trained.loss_sum / trained.steps.max(1) as f64,
+            test_accuracy: 100.0 * eval.accuracy(),
+            test_loss: eval.mean_loss,
+        });
+        let stage_index = trained.stage_index;
+        if self.config.stage_of_epoch(epoch + 1) != Some(stage_index) {
+            if self.verbose {
+                println!("{}", eval.report_line());
+            }
+            let stage = self.config.stages[stage_index];
+            let recent = trained.recent.make_contiguous();
+            state.stages.push(stage_result(stage, &eval, recent));
+        }
+        state.mistakes = eval.mistakes;
+        write_history(&self.out.join("history.csv"), &run.history)?;
+        checkpoint::save(&checkpoint::checkpoint_dir(&self.out), &run.model, &run.optim, state)
+    }
+}
+
+/// Where a run stands between epochs: what a checkpoint holds, and the loss of every step.
+struct RunState<M> {
+    model: M,
+    optim: burn::optim::ModuleOptimizer,
+    state: CheckpointState,
+    history: Vec<HistoryRow>,
+}
+
+/// What one epoch's steps measured.
+struct TrainedEpoch {
+    stage_index: usize,
+    started: Instant,
+    images: usize,
+    steps: usize,
+    loss_sum: f64,
+    /// The last `log_interval` losses (a stage's `final_loss`).
+    recent: VecDeque<f64>,
+}
+
+impl TrainedEpoch {
+    fn new(stage_index: usize, window: usize) -> Self {
+        Self {
+            stage_index,
+            started: Instant::now(),
+            images: 0,
+            steps: 0,
+            loss_sum: 0.0,
+            recent: VecDeque::with_capacity(window),
+        }
+    }
+
+    fn record(&mut self, loss: f32, images: usize, window: usize) {
+        self.images += images;
+        self.steps += 1;
+        self.loss_sum += loss as f64;
+        if self.recent.len() == window {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(loss as f64);
     }
 }
 
@@ -585,18 +670,6 @@ where
         Arc::new(PartialDataset::new(data.train.clone(), 0, n - held_out)),
         Arc::new(PartialDataset::new(data.train.clone(), n - held_out, n)),
     ))
-}
-
-/// A terminal progress bar over one epoch's images (plain log lines are printed above it).
-fn epoch_bar(epoch: usize, images: usize) -> ProgressBar {
-    let style = ProgressStyle::with_template(
-        "epoch {prefix} [{bar:32}] {pos}/{len} images, {per_sec}, eta {eta} {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    let bar = ProgressBar::new(images as u64).with_style(style);
-    bar.set_prefix(epoch.to_string());
-    bar
 }
 
 fn stage_result(stage: TrainingStage, eval: &Evaluation, recent_losses: &[f64]) -> StageResult {
@@ -700,6 +773,7 @@ pub fn read_history(path: &Path, through_epoch: usize) -> Result<Vec<HistoryRow>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::progress_line;
 
     #[test]
     fn progress_line_matches_the_report() {

@@ -48,7 +48,7 @@ pub fn mnist_data(
 
 /// `config` trained quietly on flex into `out`.
 pub fn fit_on_flex(
-    config: &mnist_lab::experiment::RunConfig,
+    config: &mnist_lab::train::RunConfig,
     out: &std::path::Path,
     train: mnist_lab::data::MnistDataset,
     test: mnist_lab::data::MnistDataset,
@@ -66,8 +66,8 @@ pub fn run_config(
     model: mnist_lab::ModelKind,
     stages: &str,
     limit: usize,
-) -> mnist_lab::experiment::RunConfig {
-    let mut config = mnist_lab::experiment::RunConfig::new(
+) -> mnist_lab::train::RunConfig {
+    let mut config = mnist_lab::train::RunConfig::new(
         model.config(),
         mnist_lab::train::parse_stages(stages).unwrap(),
     );

@@ -1,0 +1,125 @@
+//! One recipe, one place: each example that trains one of the report's recipes runs the preset
+//! that `reproduce` runs, and the command line's overrides keep what they do not name or refuse.
+
+use burn::optim::AdamConfig;
+use mnist_lab::train::{OptimizerConfig, OptimizerKind, Resume, format_stages};
+use mnist_lab_tools::cli::TrainArgs;
+use mnist_lab_tools::experiment::{OverrideError, Preset, Reproduction};
+
+fn args(flags: &[&str]) -> TrainArgs {
+    TrainArgs::try_parse_from(std::iter::once("example").chain(flags.iter().copied())).unwrap()
+}
+
+/// The example files and the preset each must run.
+const EXAMPLES: [(&str, &str); 6] = [
+    ("simple_fc", "Preset::simple_fc()"),
+    ("simple_cnn", "Preset::simple_cnn()"),
+    ("provided_cnn", "Preset::provided_cnn()"),
+    ("complex_cnn", "Preset::complex_cnn()"),
+    ("complex_mlp", "Preset::complex_mlp("),
+    ("complex_cnn_improved", "Preset::complex_cnn_improved()"),
+];
+
+#[test]
+fn each_example_runs_the_preset_reproduce_runs_and_defines_no_recipe_of_its_own() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    for (name, call) in EXAMPLES {
+        let source = std::fs::read_to_string(format!("{dir}/{name}.rs")).unwrap();
+        assert!(source.contains(call), "examples/{name}.rs does not call {call}");
+        // A struct literal or a `with_` call on a preset would be a second definition.
+        for second in ["Preset {", "Config::new()", "parse_stages(", "TrainingStage::new("] {
+            assert!(!source.contains(second), "examples/{name}.rs redefines part of its recipe: {second}");
+        }
+    }
+    // `reproduce` runs the same constructors (with `--improved`, the improved recipe too).
+    let names: Vec<String> = Reproduction::presets(true).iter().map(|p| p.name.clone()).collect();
+    for name in ["simple_fc", "simple_cnn", "provided_cnn", "complex_cnn", "complex_cnn_improved"] {
+        assert!(names.iter().any(|n| n == name), "reproduce does not run {name}: {names:?}");
+    }
+    let complex = Preset::complex_cnn();
+    assert_eq!(format_stages(&complex.stages), "2@0.01,2@0.001");
+    assert_eq!(complex.model.to_string(), Preset::complex_cnn().model.to_string());
+}
+
+#[test]
+fn no_override_is_the_recipe_itself() {
+    for preset in [Preset::complex_cnn(), Preset::speedrun(), Preset::complex_cnn_improved()] {
+        let config = args(&[]).config(&preset).unwrap();
+        let json = |c: &mnist_lab::train::RunConfig| serde_json::to_value(c).unwrap();
+        assert_eq!(json(&config), json(&preset.config()), "{}", preset.name);
+    }
+}
+
+#[test]
+fn switching_the_optimizer_keeps_the_settings_that_still_apply() {
+    let speedrun = Preset::speedrun();
+    // The speedrun's Adam has betas (0.7, 0.9): --optimizer adam changes nothing, adamw keeps them.
+    let adam = args(&["--optimizer", "adam"]).config(&speedrun).unwrap();
+    assert_eq!(adam.training.optimizer.adam_moments(), Some((0.7, 0.9, 1e-5)));
+    let adamw = args(&["--optimizer", "adamw"]).config(&speedrun).unwrap();
+    assert_eq!(adamw.training.optimizer.kind(), OptimizerKind::AdamW);
+    assert_eq!(adamw.training.optimizer.adam_moments(), Some((0.7, 0.9, 1e-5)));
+    // Nor does it drop the batch size, the schedule or the stages.
+    assert_eq!(adamw.training.batch_size, 128);
+    assert_eq!(adamw.training.schedule, speedrun.schedule);
+    assert_eq!(adamw.training.stages, speedrun.stages);
+    // SGD gets the report's momentum; the improved recipe's weight decay carries over to Adam.
+    let sgd = args(&["--optimizer", "sgd"]).config(&speedrun).unwrap();
+    assert_eq!(sgd.training.optimizer.momentum(), Some(0.9));
+    let improved = args(&["--optimizer", "adam"]).config(&Preset::complex_cnn_improved()).unwrap();
+    assert_eq!(improved.training.optimizer.weight_decay(), Some(5e-4_f32 as f64));
+    assert!(improved.augmentation.is_some());
+    // And the library's own switch: Adam -> AdamW -> Adam comes back to the same betas.
+    let back = OptimizerConfig::Adam(AdamConfig::new().with_beta_1(0.7))
+        .switched_to(OptimizerKind::AdamW)
+        .switched_to(OptimizerKind::Adam);
+    assert_eq!(back.adam_moments(), Some((0.7, 0.999, 1e-5)));
+}
+
+#[test]
+fn epochs_or_lr_on_a_recipe_of_several_stages_is_refused_with_the_stages_to_give() {
+    let complex = Preset::complex_cnn();
+    let err = args(&["--epochs", "3"]).config(&complex).unwrap_err();
+    assert!(matches!(err, OverrideError::SeveralStages { .. }));
+    let message = err.to_string();
+    assert!(message.contains("--epochs 3"), "{message}");
+    assert!(message.contains("2@0.01,2@0.001"), "{message}");
+    assert!(message.contains("--stages 3@0.01,3@0.001"), "{message}");
+    let message = args(&["--lr", "0.05"]).config(&complex).unwrap_err().to_string();
+    assert!(message.contains("--stages 2@0.05,2@0.001"), "{message}");
+    // A one-stage recipe takes them as they are; --stages replaces any recipe's stages.
+    let fc = args(&["--epochs", "3", "--lr", "0.01"]).config(&Preset::simple_fc()).unwrap();
+    assert_eq!(format_stages(&fc.training.stages), "3@0.01");
+    let staged = args(&["--stages", "1@0.02,1@0.002"]).config(&complex).unwrap();
+    assert_eq!(format_stages(&staged.training.stages), "1@0.02,1@0.002");
+    // --stages with --epochs is a contradiction clap refuses.
+    let both = TrainArgs::try_parse_from(["example", "--stages", "1@0.1", "--epochs", "2"]);
+    assert!(both.is_err());
+}
+
+#[test]
+fn the_other_overrides_change_only_what_they_name() {
+    let complex = Preset::complex_cnn();
+    let base = serde_json::to_value(complex.config()).unwrap();
+    for (flags, key) in [
+        (&["--batch-size", "64"][..], "batch_size"),
+        (&["--seed", "7"][..], "seed"),
+        (&["--limit-train", "100"][..], "limit_train"),
+        (&["--validation", "500"][..], "validation"),
+        (&["--schedule", "one-cycle"][..], "schedule"),
+        (&["--weight-decay", "0.001"][..], "optimizer"),
+        (&["--augment"][..], "augmentation"),
+    ] {
+        let changed = serde_json::to_value(args(flags).config(&complex).unwrap()).unwrap();
+        let (a, b) = (base.as_object().unwrap(), changed.as_object().unwrap());
+        let differing: Vec<&String> = a.keys().filter(|k| a[*k] != b[*k]).collect();
+        assert_eq!(differing, [key], "{flags:?}");
+    }
+}
+
+#[test]
+fn resume_without_an_epoch_means_the_newest_checkpoint() {
+    assert_eq!(args(&[]).resume(), None);
+    assert_eq!(args(&["--resume"]).resume(), Some(Resume::Latest));
+    assert_eq!(args(&["--resume", "3"]).resume(), Some(Resume::Epoch(3)));
+}
