@@ -21,10 +21,10 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use mnist_lab::conv::{Conv2dParams, conv2d_batched, conv2d_flops, output_size};
-use flex_kernels::ConvAlgorithm;
 use flex_kernels as kernel;
+use flex_kernels::ConvAlgorithm;
 use mnist_lab::BackendKind;
+use mnist_lab::conv::{Conv2dParams, conv2d_batched, conv2d_flops, output_size};
 
 /// A conv layer of one of the models.
 struct Layer {

@@ -13,10 +13,10 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use mnist_lab_tools::cli::CommonArgs;
 use mnist_lab::data::{DEFAULT_TEST_BATCH, MnistDataset, mnist_loader};
 use mnist_lab::model::ModelConfig;
 use mnist_lab::{ModelKind, interop};
+use mnist_lab_tools::cli::CommonArgs;
 
 /// Evaluate a PyTorch state_dict (.pt/.pth) or safetensors file on the MNIST test set.
 #[derive(Parser, Debug)]

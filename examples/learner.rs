@@ -12,10 +12,10 @@ use burn::optim::lr_scheduler::sequential::SequentialLrSchedulerConfig;
 use burn_train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn_train::{ExecutionStrategy, Learner, MultiDeviceOptim, SupervisedTraining};
 use clap::Parser;
-use mnist_lab_tools::cli::CommonArgs;
 use mnist_lab::data::{MnistDataset, mnist_loader};
 use mnist_lab::model::ModelKind;
 use mnist_lab::train::{self, init_seeded};
+use mnist_lab_tools::cli::CommonArgs;
 
 /// Train the complex CNN with burn-train's Learner.
 #[derive(Parser)]

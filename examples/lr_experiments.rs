@@ -8,9 +8,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use mnist_lab::train::LearningRate;
 use mnist_lab_tools::cli::SuiteArgs;
 use mnist_lab_tools::experiment::run_lr_sweeps;
-use mnist_lab::train::LearningRate;
 
 /// Train three models at several learning rates and plot their losses.
 #[derive(Parser, Debug)]

@@ -5,8 +5,8 @@
 
 use clap::Parser;
 use mnist_lab::ModelKind;
-use mnist_lab_tools::cli::CommonArgs;
 use mnist_lab::data::{MnistDataset, mnist_loader};
+use mnist_lab_tools::cli::CommonArgs;
 
 /// Show the networks of the report.
 #[derive(Parser, Debug)]

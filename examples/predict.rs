@@ -14,8 +14,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use mnist_lab_tools::cli::WeightsArgs;
 use mnist_lab::infer::{InferError, Prediction, Predictor};
+use mnist_lab_tools::cli::WeightsArgs;
 
 /// Classify image files with a trained network.
 #[derive(Parser, Debug)]

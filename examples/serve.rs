@@ -15,9 +15,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
-use mnist_lab_tools::cli::WeightsArgs;
 use mnist_lab::data::MnistDataset;
 use mnist_lab::infer::Predictor;
+use mnist_lab_tools::cli::WeightsArgs;
 use mnist_lab_tools::serve::{AppState, load_test};
 
 /// Serve a trained network: a drawing page and a JSON API.

@@ -5,10 +5,10 @@
 //! `cargo run --release --example show_batch -- --out runs/show_batch`
 
 use clap::Parser;
-use mnist_lab_tools::cli::CommonArgs;
 use mnist_lab::data::{
     Augmentation, DEFAULT_TRAIN_BATCH, MnistBatch, MnistBatcher, MnistDataset, mnist_loader,
 };
+use mnist_lab_tools::cli::CommonArgs;
 use mnist_lab_tools::report::image::{enlarged, labelled_grid};
 use rand::rngs::{StdRng, Xoshiro256PlusPlus};
 use rand::{RngExt, SeedableRng};

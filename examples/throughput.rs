@@ -9,11 +9,11 @@
 //! process and the peak memory is the largest so far). Threads: `RAYON_NUM_THREADS`.
 
 use clap::Parser;
-use mnist_lab::ModelKind;
-use mnist_lab_tools::cli::CommonArgs;
-use mnist_lab::data::MnistDataset;
-use mnist_lab_tools::experiment::throughput::{ThroughputPlan, measure};
 use flex_kernels::{ConvAlgorithm, KernelImpl, Op, set_conv_algorithm, set_kernel};
+use mnist_lab::ModelKind;
+use mnist_lab::data::MnistDataset;
+use mnist_lab_tools::cli::CommonArgs;
+use mnist_lab_tools::experiment::throughput::{ThroughputPlan, measure};
 
 /// Measure training and inference images/s.
 #[derive(Parser, Debug)]

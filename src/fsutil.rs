@@ -71,7 +71,7 @@ pub const LOCK_FILE: &str = ".lock";
 /// [`LOCK_FILE`] stays in the directory and names the holder's process.
 ///
 /// ```
-/// use mnist_lab::fsutil::{DirLock, LockError};
+/// use mnist_lab::{DirLock, LockError};
 /// let dir = tempfile::tempdir()?;
 /// let held = DirLock::acquire(dir.path())?;
 /// let second = DirLock::acquire(dir.path());

@@ -7,12 +7,12 @@ use std::path::Path;
 
 use burn::tensor::{Tensor, TensorData};
 use mnist_lab::data::{Distortion, IMAGE_SIDE, MnistBatcher, MnistDataset, distort};
-use mnist_lab_tools::experiment::{Preset, Reproduction, Suite, lr_sweeps};
 use mnist_lab::model::ModelConfig;
-use mnist_lab_tools::report::ReportContext;
-use mnist_lab_tools::report::{LinePlot, Series};
 use mnist_lab::train::checkpoint;
 use mnist_lab::{BackendKind, ModelKind};
+use mnist_lab_tools::experiment::{Preset, Reproduction, Suite, lr_sweeps};
+use mnist_lab_tools::report::ReportContext;
+use mnist_lab_tools::report::{LinePlot, Series};
 
 use common::serial;
 

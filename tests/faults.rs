@@ -8,11 +8,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mnist_lab::data::MnistDataset;
-use mnist_lab_tools::experiment::{Preset, RunConfig, Suite};
 use mnist_lab::DirLock;
+use mnist_lab::data::MnistDataset;
 use mnist_lab::train::{RunOutcome, TrainError, checkpoint};
 use mnist_lab::{BackendKind, Model, ModelKind};
+use mnist_lab_tools::experiment::{Preset, RunConfig, Suite};
 
 use common::serial;
 

@@ -13,8 +13,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, DropoutConfig, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, TensorData};
-use mnist_lab::data::MnistDataset;
 use flex_kernels::{self as kernel, KernelImpl, Op, set_kernel};
+use mnist_lab::data::MnistDataset;
 use mnist_lab::{BackendKind, ModelKind};
 
 use common::{max_abs_diff, serial};

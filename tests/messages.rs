@@ -8,8 +8,8 @@ mod common;
 
 use std::path::Path;
 
-use mnist_lab_tools::cli::TrainArgs;
 use mnist_lab::data::idx;
+use mnist_lab_tools::cli::TrainArgs;
 use mnist_lab_tools::cli::run_preset;
 use mnist_lab_tools::experiment::Preset;
 

@@ -9,12 +9,12 @@ use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{serial, slice_dir};
 use mnist_lab::ModelKind;
-use mnist_lab_tools::cli::TrainArgs;
 use mnist_lab::data::{IMAGE_SIDE, MnistBatcher, MnistDataset};
-use mnist_lab_tools::experiment::pictures::{NetworkShown, network_pictures};
+use mnist_lab::infer::{Predictor, load_network, network_beside};
+use mnist_lab_tools::cli::TrainArgs;
 use mnist_lab_tools::cli::run_preset;
 use mnist_lab_tools::experiment::Preset;
-use mnist_lab::infer::{Predictor, load_network, network_beside};
+use mnist_lab_tools::experiment::pictures::{NetworkShown, network_pictures};
 use mnist_lab_tools::report::PlotError;
 use mnist_lab_tools::report::pictures::{ConfusionHeatMap, FeatureMaps, LayerDiagram};
 

@@ -25,25 +25,55 @@ fn each_example_runs_the_preset_reproduce_runs_and_defines_no_recipe_of_its_own(
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
     for (name, call) in EXAMPLES {
         let source = std::fs::read_to_string(format!("{dir}/{name}.rs")).unwrap();
-        assert!(source.contains(call), "examples/{name}.rs does not call {call}");
+        assert!(
+            source.contains(call),
+            "examples/{name}.rs does not call {call}"
+        );
         // A struct literal or a `with_` call on a preset would be a second definition.
-        for second in ["Preset {", "Config::new()", "parse_stages(", "TrainingStage::new("] {
-            assert!(!source.contains(second), "examples/{name}.rs redefines part of its recipe: {second}");
+        for second in [
+            "Preset {",
+            "Config::new()",
+            "parse_stages(",
+            "TrainingStage::new(",
+        ] {
+            assert!(
+                !source.contains(second),
+                "examples/{name}.rs redefines part of its recipe: {second}"
+            );
         }
     }
     // `reproduce` runs the same constructors (with `--improved`, the improved recipe too).
-    let names: Vec<String> = Reproduction::presets(true).iter().map(|p| p.name.clone()).collect();
-    for name in ["simple_fc", "simple_cnn", "provided_cnn", "complex_cnn", "complex_cnn_improved"] {
-        assert!(names.iter().any(|n| n == name), "reproduce does not run {name}: {names:?}");
+    let names: Vec<String> = Reproduction::presets(true)
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    for name in [
+        "simple_fc",
+        "simple_cnn",
+        "provided_cnn",
+        "complex_cnn",
+        "complex_cnn_improved",
+    ] {
+        assert!(
+            names.iter().any(|n| n == name),
+            "reproduce does not run {name}: {names:?}"
+        );
     }
     let complex = Preset::complex_cnn();
     assert_eq!(format_stages(&complex.stages), "2@0.01,2@0.001");
-    assert_eq!(complex.model.to_string(), Preset::complex_cnn().model.to_string());
+    assert_eq!(
+        complex.model.to_string(),
+        Preset::complex_cnn().model.to_string()
+    );
 }
 
 #[test]
 fn no_override_is_the_recipe_itself() {
-    for preset in [Preset::complex_cnn(), Preset::speedrun(), Preset::complex_cnn_improved()] {
+    for preset in [
+        Preset::complex_cnn(),
+        Preset::speedrun(),
+        Preset::complex_cnn_improved(),
+    ] {
         let config = args(&[]).config(&preset).unwrap();
         let json = |c: &mnist_lab::train::RunConfig| serde_json::to_value(c).unwrap();
         assert_eq!(json(&config), json(&preset.config()), "{}", preset.name);
@@ -55,10 +85,16 @@ fn switching_the_optimizer_keeps_the_settings_that_still_apply() {
     let speedrun = Preset::speedrun();
     // The speedrun's Adam has betas (0.7, 0.9): --optimizer adam changes nothing, adamw keeps them.
     let adam = args(&["--optimizer", "adam"]).config(&speedrun).unwrap();
-    assert_eq!(adam.training.optimizer.adam_moments(), Some((0.7, 0.9, 1e-5)));
+    assert_eq!(
+        adam.training.optimizer.adam_moments(),
+        Some((0.7, 0.9, 1e-5))
+    );
     let adamw = args(&["--optimizer", "adamw"]).config(&speedrun).unwrap();
     assert_eq!(adamw.training.optimizer.kind(), OptimizerKind::AdamW);
-    assert_eq!(adamw.training.optimizer.adam_moments(), Some((0.7, 0.9, 1e-5)));
+    assert_eq!(
+        adamw.training.optimizer.adam_moments(),
+        Some((0.7, 0.9, 1e-5))
+    );
     // Nor does it drop the batch size, the schedule or the stages.
     assert_eq!(adamw.training.batch_size, 128);
     assert_eq!(adamw.training.schedule, speedrun.schedule);
@@ -66,8 +102,13 @@ fn switching_the_optimizer_keeps_the_settings_that_still_apply() {
     // SGD gets the report's momentum; the improved recipe's weight decay carries over to Adam.
     let sgd = args(&["--optimizer", "sgd"]).config(&speedrun).unwrap();
     assert_eq!(sgd.training.optimizer.momentum(), Some(0.9));
-    let improved = args(&["--optimizer", "adam"]).config(&Preset::complex_cnn_improved()).unwrap();
-    assert_eq!(improved.training.optimizer.weight_decay(), Some(5e-4_f32 as f64));
+    let improved = args(&["--optimizer", "adam"])
+        .config(&Preset::complex_cnn_improved())
+        .unwrap();
+    assert_eq!(
+        improved.training.optimizer.weight_decay(),
+        Some(5e-4_f32 as f64)
+    );
     assert!(improved.augmentation.is_some());
     // And the library's own switch: Adam -> AdamW -> Adam comes back to the same betas.
     let back = OptimizerConfig::Adam(AdamConfig::new().with_beta_1(0.7))
@@ -85,12 +126,19 @@ fn epochs_or_lr_on_a_recipe_of_several_stages_is_refused_with_the_stages_to_give
     assert!(message.contains("--epochs 3"), "{message}");
     assert!(message.contains("2@0.01,2@0.001"), "{message}");
     assert!(message.contains("--stages 3@0.01,3@0.001"), "{message}");
-    let message = args(&["--lr", "0.05"]).config(&complex).unwrap_err().to_string();
+    let message = args(&["--lr", "0.05"])
+        .config(&complex)
+        .unwrap_err()
+        .to_string();
     assert!(message.contains("--stages 2@0.05,2@0.001"), "{message}");
     // A one-stage recipe takes them as they are; --stages replaces any recipe's stages.
-    let fc = args(&["--epochs", "3", "--lr", "0.01"]).config(&Preset::simple_fc()).unwrap();
+    let fc = args(&["--epochs", "3", "--lr", "0.01"])
+        .config(&Preset::simple_fc())
+        .unwrap();
     assert_eq!(format_stages(&fc.training.stages), "3@0.01");
-    let staged = args(&["--stages", "1@0.02,1@0.002"]).config(&complex).unwrap();
+    let staged = args(&["--stages", "1@0.02,1@0.002"])
+        .config(&complex)
+        .unwrap();
     assert_eq!(format_stages(&staged.training.stages), "1@0.02,1@0.002");
     // --stages with --epochs is a contradiction clap refuses.
     let both = TrainArgs::try_parse_from(["example", "--stages", "1@0.1", "--epochs", "2"]);

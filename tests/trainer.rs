@@ -83,7 +83,10 @@ fn resume_latest_continues_from_the_newest_checkpoint_and_a_complete_run_says_so
         .fit(&fc.model, data())
         .err()
         .expect("no checkpoint to resume");
-    assert!(matches!(err, TrainError::NoCheckpoint { latest: None, .. }), "{err}");
+    assert!(
+        matches!(err, TrainError::NoCheckpoint { latest: None, .. }),
+        "{err}"
+    );
 
     // Stopped after epoch 2 of 3: `resume_latest` picks epoch 2 and ends where an
     // uninterrupted run ends.
@@ -106,10 +109,20 @@ fn resume_latest_continues_from_the_newest_checkpoint_and_a_complete_run_says_so
         .resume_latest()
         .fit(&fc.model, data())
         .unwrap();
-    assert_eq!(again.summary, resumed.summary);
+    let on_disk: mnist_lab::train::RunSummary = serde_json::from_slice(&saved).unwrap();
+    assert_eq!(again.summary, on_disk, "the saved summary, not a new one");
+    assert_eq!(again.summary.resumed_from_epoch, Some(2));
+    assert_eq!(again.summary.wall_seconds, on_disk.wall_seconds);
+    let counts =
+        |s: &mnist_lab::train::RunSummary| s.stages.iter().map(|st| st.correct).collect::<Vec<_>>();
+    assert_eq!(counts(&again.summary), counts(&resumed.summary));
     assert_eq!(losses(&again), losses(&uninterrupted));
     assert_eq!(weights(&again.model), weights(&uninterrupted.model));
-    assert_eq!(std::fs::read(&summary_path).unwrap(), saved, "summary.json untouched");
+    assert_eq!(
+        std::fs::read(&summary_path).unwrap(),
+        saved,
+        "summary.json untouched"
+    );
 }
 
 #[test]

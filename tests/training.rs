@@ -76,7 +76,7 @@ fn nll_loss_matches_a_hand_computation() {
 fn the_speedrun_recipe_learns_the_slice_and_validates_on_held_out_training_images() {
     use mnist_lab_tools::cli::TrainArgs;
     use mnist_lab_tools::cli::train_preset;
-use mnist_lab_tools::experiment::Preset;
+    use mnist_lab_tools::experiment::Preset;
     let _serial = common::serial();
     let out = tempfile::tempdir().unwrap();
     let slice = common::slice_dir();

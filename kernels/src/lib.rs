@@ -310,7 +310,7 @@ fn count_run(op: Op) {
 /// ```
 /// use burn::nn::pool::MaxPool2dConfig;
 /// use burn::tensor::{Device, Tensor};
-/// use flex_kernels::{self, Op};
+/// use flex_kernels::{self as kernel, Op};
 ///
 /// let device = Device::flex();
 /// let x = Tensor::<4>::ones([1, 1, 4, 4], &device);
@@ -390,7 +390,7 @@ static IM2COL: AtomicBool = AtomicBool::new(false);
 /// --conv-algorithm im2col`), and for bit-for-bit agreement with runs recorded before Winograd.
 ///
 /// ```
-/// use flex_kernels::{self, ConvAlgorithm};
+/// use flex_kernels::{self as kernel, ConvAlgorithm};
 /// assert_eq!(kernel::conv_algorithm(), ConvAlgorithm::Winograd);
 /// assert_eq!("im2col".parse(), Ok(ConvAlgorithm::Im2col));
 /// ```

@@ -20,5 +20,5 @@ pub use dataset::{Flavor, IMAGE_PIXELS, IMAGE_SIDE, MnistDataset, MnistItem, NUM
 pub use idx::{IdxError, IdxImages};
 pub use image::{ImageBatcher, ImageDataError, ImageDataset, ImageItem, Normalization};
 pub use loader::loader;
-pub use transform::BatchTransform;
 pub use source::{DataLocator, MNIST_DIR_ENV, MirrorFailure, SourceError};
+pub use transform::BatchTransform;

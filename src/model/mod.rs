@@ -20,11 +20,11 @@ use std::str::FromStr;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
-use crate::data::ImageBatch;
 use self::step::{
     ClassificationOutput, InferenceStep, ModelInit, TrainOutput, TrainStep, classification_output,
     train_output,
 };
+use crate::data::ImageBatch;
 
 pub use complex_cnn::{ComplexCnn, ComplexCnnConfig};
 pub use complex_mlp::{ComplexMlp, ComplexMlpConfig};

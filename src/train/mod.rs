@@ -22,29 +22,29 @@
 pub mod checkpoint;
 mod config;
 mod eval;
-mod schedule;
 mod progress;
 mod run_config;
+mod schedule;
 mod trainer;
 
-pub use config::{
-    ConfigError, LearningRate, OptimizerConfig, OptimizerKind, TrainingConfig, TrainingStage,
-    format_stages, parse_stages,
-};
-pub use eval::{ClassOutOfRange, Evaluation, Mistake, evaluate};
-pub use schedule::LrSchedule;
+pub use crate::data::{BatchTransform, loader};
 pub use crate::model::step::{
     ClassificationOutput, Classifier, InferenceStep, ModelInit, TrainOutput, TrainStep,
     classification_output, init_device, init_seeded, nll_loss, train_output, train_step,
     trainable_params,
 };
-pub use trainer::{
-    EpochResult, HistoryRow, RunData, RunOutcome, RunSummary, StageResult, Trainer, epoch_seed,
-    Resume, read_config_json, read_history,
+pub use config::{
+    ConfigError, LearningRate, OptimizerConfig, OptimizerKind, TrainingConfig, TrainingStage,
+    format_stages, parse_stages,
 };
+pub use eval::{ClassOutOfRange, Evaluation, Mistake, evaluate};
 pub use progress::progress_line;
-pub use crate::data::{BatchTransform, loader};
 pub use run_config::RunConfig;
+pub use schedule::LrSchedule;
+pub use trainer::{
+    EpochResult, HistoryRow, Resume, RunData, RunOutcome, RunSummary, StageResult, Trainer,
+    epoch_seed, read_config_json, read_history,
+};
 
 use std::path::PathBuf;
 
@@ -226,10 +226,7 @@ fn equivalent(a: Option<&serde_json::Value>, b: Option<&serde_json::Value>) -> b
 
 /// Writes `value` as pretty JSON to `path`, atomically (as the trainer writes `config.json` and
 /// `summary.json`).
-pub fn write_json(
-    path: &std::path::Path,
-    value: &impl serde::Serialize,
-) -> Result<(), TrainError> {
+pub fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), TrainError> {
     let json = serde_json::to_vec_pretty(value).map_err(|e| record_err(path, e))?;
     crate::fsutil::write_atomic(path, &json).map_err(io_err(path))
 }

@@ -42,7 +42,7 @@ impl EpochProgress {
             bar.set_message(format!("loss {loss:.4}"));
         }
         let last = self.is_tty && seen == self.images;
-        if self.verbose && ((index + 1) % self.log_interval == 0 || last) {
+        if self.verbose && ((index + 1).is_multiple_of(self.log_interval) || last) {
             let line = progress_line(self.epoch, seen, self.images, loss as f64);
             #[cfg(feature = "progress")]
             if let Some(bar) = &self.bar {

@@ -14,13 +14,13 @@ use crate::train::{
 ///
 /// ```
 /// use mnist_lab::train::RunConfig;
-/// use crate::model::ModelKind;
-/// use crate::train::parse_stages;
+/// use mnist_lab::model::ModelKind;
+/// use mnist_lab::train::parse_stages;
 /// let config = RunConfig::new(ModelKind::ComplexCnn.config(), parse_stages("2@0.01,2@0.001")?);
 /// let json = serde_json::to_value(&config).unwrap();
 /// assert_eq!(json["stages"][1]["learning_rate"], 0.001);
 /// assert_eq!(json["model"]["complex_cnn"]["dropout"], 0.5);
-/// # Ok::<(), crate::train::ConfigError>(())
+/// # Ok::<(), mnist_lab::train::ConfigError>(())
 /// ```
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RunConfig {

@@ -31,11 +31,13 @@ use rand::rngs::Xoshiro256PlusPlus;
 use super::checkpoint::{self, CheckpointState};
 use super::config::{TrainingConfig, TrainingStage};
 use super::eval::{Evaluation, Mistake, evaluate};
-use crate::model::step::{Classifier, ModelInit, init_seeded, train_step_counted, trainable_params};
 use super::progress::EpochProgress;
-use crate::data::{BatchTransform, loader};
 use super::{TrainError, io_err, record_err, write_json};
+use crate::data::{BatchTransform, loader};
 use crate::fsutil::write_atomic;
+use crate::model::step::{
+    Classifier, ModelInit, init_seeded, train_step_counted, trainable_params,
+};
 
 /// What one stage reached, evaluated on the test set after its last epoch.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -347,7 +349,9 @@ where
             None,
             &self.device,
         );
-        let last_epoch = self.stop_after.map_or(total_epochs, |e| e.min(total_epochs));
+        let last_epoch = self
+            .stop_after
+            .map_or(total_epochs, |e| e.min(total_epochs));
         for epoch in run.state.epoch + 1..=last_epoch {
             let trained;
             (run, trained) = self.train_epoch(run, epoch, &train, &data.batcher, &train_device)?;
@@ -482,7 +486,8 @@ where
             return Ok(run);
         };
         let ckpt_dir = checkpoint::checkpoint_dir(&self.out);
-        (run.model, run.optim, run.state) = checkpoint::load(&ckpt_dir, epoch, run.model, run.optim)?;
+        (run.model, run.optim, run.state) =
+            checkpoint::load(&ckpt_dir, epoch, run.model, run.optim)?;
         let history_path = self.out.join("history.csv");
         run.history = read_history(&history_path, epoch)?;
         if run.history.len() != run.state.steps {
@@ -530,7 +535,13 @@ where
         let first_step = (epoch - config.first_epoch_of_stage(stage_index)) * steps_per_epoch;
         let seed = epoch_seed(config.seed, epoch);
         train_device.seed(seed);
-        let loader = loader(train.clone(), batcher.clone(), config.batch_size, Some(seed), train_device);
+        let loader = loader(
+            train.clone(),
+            batcher.clone(),
+            config.batch_size,
+            Some(seed),
+            train_device,
+        );
         let mut augment_rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let progress = EpochProgress::new(self.verbose, epoch, n_train, config.log_interval);
         let mut trained = TrainedEpoch::new(stage_index, config.log_interval);
@@ -601,7 +612,12 @@ where
         }
         state.mistakes = eval.mistakes;
         write_history(&self.out.join("history.csv"), &run.history)?;
-        checkpoint::save(&checkpoint::checkpoint_dir(&self.out), &run.model, &run.optim, state)
+        checkpoint::save(
+            &checkpoint::checkpoint_dir(&self.out),
+            &run.model,
+            &run.optim,
+            state,
+        )
     }
 }
 

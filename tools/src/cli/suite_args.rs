@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use super::CommonArgs;
-use mnist_lab::data::MnistDataset;
 use crate::experiment::Suite;
+use mnist_lab::data::MnistDataset;
 
 /// Command-line arguments of the examples that run suites (`lr_experiments`, `reproduce`).
 #[derive(clap::Args, Clone, Debug)]

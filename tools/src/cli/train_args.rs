@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::CommonArgs;
-use mnist_lab::data::{Augmentation, MnistBatcher, MnistDataset};
 use crate::experiment::{OverrideError, Preset, RunConfig};
+use mnist_lab::data::{Augmentation, MnistBatcher, MnistDataset};
 use mnist_lab::train::{
     LrSchedule, OptimizerKind, Resume, RunData, TrainingStage, format_stages, parse_stages,
 };

@@ -8,18 +8,18 @@ pub mod reproduce;
 pub mod suite;
 pub mod throughput;
 
-pub use reference::{PYTORCH_SOURCE, Reference};
 pub use mnist_lab::train::RunConfig;
+pub use reference::{PYTORCH_SOURCE, Reference};
 
 pub use reproduce::{Reproduced, Reproduction, report_input};
 pub use suite::{LrSweep, RunRecord, Suite, SuiteError, lr_sweeps, run_lr_sweeps};
 
+use burn::optim::AdamConfig;
 use mnist_lab::data::Augmentation;
 use mnist_lab::model::{ComplexMlpConfig, Model, ModelConfig, ModelKind, ProvidedCnnConfig};
 use mnist_lab::train::{
     LearningRate, LrSchedule, OptimizerConfig, OptimizerKind, RunOutcome, TrainingStage,
 };
-use burn::optim::AdamConfig;
 
 /// One of the report's recipes: a model and its stages.
 #[derive(Clone, Debug)]

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use mnist_lab::data::{IMAGE_SIDE, MnistBatcher, MnistItem};
-use mnist_lab::model::Model;
 use crate::report::image::enlarged;
 use crate::report::pictures::{ConfusionHeatMap, FeatureMaps, LayerDiagram, MistakesGrid};
 use crate::report::{PlotError, epoch_curves};
+use mnist_lab::data::{IMAGE_SIDE, MnistBatcher, MnistItem};
+use mnist_lab::model::Model;
 use mnist_lab::train::{HistoryRow, RunOutcome, RunSummary};
 
 /// The file stems the pictures are written under (each `.png`, and `.svg` where said).

@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use super::Preset;
 use super::pictures::{NetworkShown, write_run_pictures};
 use super::suite::{LrSweep, RunRecord, Suite, SuiteError, comparison_plot, run_lr_sweeps};
-use mnist_lab::data::MnistDataset;
-use mnist_lab::write_atomic;
-use mnist_lab::infer::load_network;
 use crate::report::{
     ExperimentRow, Picture, PictureSection, ReportContext, ReportInput, SweepRow, SweepSection,
     render_report,
 };
+use mnist_lab::data::MnistDataset;
+use mnist_lab::infer::load_network;
 use mnist_lab::train::{LearningRate, TrainingStage, checkpoint, write_json};
+use mnist_lab::write_atomic;
 
 /// What to run.
 #[derive(Clone, Debug)]

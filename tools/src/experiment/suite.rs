@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::pictures::write_outcome_pictures;
 use super::{Preset, RunConfig};
+use crate::report::{LinePlot, PlotError, Series, loss_curve};
 use mnist_lab::backend::BackendKind;
 use mnist_lab::data::{MnistBatcher, MnistDataset};
-use crate::report::{LinePlot, PlotError, Series, loss_curve};
 use mnist_lab::train::{
     HistoryRow, LearningRate, RunData, RunSummary, TrainError, checkpoint, format_stages,
     read_history, saved_config_differences,

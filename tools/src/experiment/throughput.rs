@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use burn::module::Module;
 
+use flex_kernels::{ConvAlgorithm, KernelImpl, Op, conv_algorithm, kernel};
 use mnist_lab::backend::BackendKind;
 use mnist_lab::data::{MnistBatch, MnistDataset, mnist_loader};
-use flex_kernels::{ConvAlgorithm, KernelImpl, Op, conv_algorithm, kernel};
 use mnist_lab::model::{Model, ModelKind};
 use mnist_lab::train::{TrainError, sgd, train_step};
 

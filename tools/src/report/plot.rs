@@ -10,8 +10,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use mnist_lab::write_atomic;
 use mnist_lab::train::{HistoryRow, RunSummary};
+use mnist_lab::write_atomic;
 
 /// The font every plot uses (DejaVu Sans, ASCII subset; licence in `assets/`).
 const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans-subset.ttf");

@@ -36,8 +36,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use mnist_lab::data::{IMAGE_PIXELS, IMAGE_SIDE, MnistDataset};
 use crate::experiment::throughput::percentile;
+use mnist_lab::data::{IMAGE_PIXELS, IMAGE_SIDE, MnistDataset};
 use mnist_lab::infer::{Prediction, Predictor, PreprocessError, mnist_style};
 use mnist_lab::model::Model;
 
