@@ -23,7 +23,6 @@ use std::sync::Arc;
 use burn::data::dataloader::{DataLoader, batcher::Batcher};
 use burn::data::dataset::Dataset;
 use burn::data::dataset::transform::PartialDataset;
-use burn::module::Module;
 use burn::tensor::Device;
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
@@ -357,31 +356,57 @@ where
             (run, trained) = self.train_epoch(run, epoch, &train, &data.batcher, &train_device)?;
             self.end_epoch(&mut run, epoch, trained, &*test_loader)?;
         }
-        let summary = RunSummary {
-            model: spec.name(),
+        let RunState {
+            model,
+            state,
+            history,
+            ..
+        } = run;
+        let summary = self.summary(
+            spec.name(),
+            &model,
+            state,
+            started,
+            (train.len(), test.len()),
+            resume,
+        );
+        write_json(&self.out.join("summary.json"), &summary)?;
+        Ok(RunOutcome {
+            model,
+            summary,
+            history,
+        })
+    }
+
+    /// What `summary.json` records of a finished run: its stages' figures, speed and sizes.
+    fn summary<M: Classifier<B>>(
+        &self,
+        name: String,
+        model: &M,
+        state: CheckpointState,
+        started: Instant,
+        (train_images, test_images): (usize, usize),
+        resumed_from_epoch: Option<usize>,
+    ) -> RunSummary {
+        RunSummary {
+            model: name,
             backend: crate::backend::BackendKind::name_of(&self.device),
-            params: trainable_params(&run.model),
-            params_total: run.model.num_params(),
-            stages: run.state.stages,
-            train_images_per_sec: if run.state.train_seconds > 0.0 {
-                run.state.images_trained as f64 / run.state.train_seconds
+            params: trainable_params(model),
+            params_total: model.num_params(),
+            stages: state.stages,
+            train_images_per_sec: if state.train_seconds > 0.0 {
+                state.images_trained as f64 / state.train_seconds
             } else {
                 0.0
             },
             wall_seconds: started.elapsed().as_secs_f64(),
             seed: self.config.seed,
-            train_images: train.len(),
-            test_images: test.len(),
-            resumed_from_epoch: resume,
-            epochs: run.state.epochs,
-            mistakes: run.state.mistakes,
-        };
-        write_json(&self.out.join("summary.json"), &summary)?;
-        Ok(RunOutcome {
-            model: run.model,
-            summary,
-            history: run.history,
-        })
+            train_images,
+            test_images,
+            resumed_from_epoch,
+            epochs: state.epochs,
+            mistakes: state.mistakes,
+        }
     }
 
     /// The training set (held-out part removed, cut to `limit_train`) and the evaluation set;
