@@ -1,7 +1,8 @@
 //! Your own network through mnist-lab's trainer: a LeNet-5 written here, trained on
 //! Fashion-MNIST where Debian's package is installed (`apt-get install dataset-fashion-mnist`),
 //! else on MNIST (found as the other examples find it), or on any `--data-dir`; with
-//! checkpoints, exact `--resume`, `summary.json` and safetensors weights for PyTorch.
+//! checkpoints, exact `--resume`, `summary.json`, safetensors weights for PyTorch and, with
+//! `--features onnx`, `model.onnx` for ONNX Runtime.
 //!
 //! `cargo run --release --example custom_model -- --epochs 3`
 
@@ -10,12 +11,14 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::{log_softmax, relu};
+use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use clap::Parser;
 use mnist_lab::data::{
     DataLocator, ImageBatch, ImageBatcher, ImageDataset, Normalization, SourceError, Split,
 };
+// mnist-lab's `log_softmax` is burn's, written in operations ONNX export can lower.
+use mnist_lab::model::log_softmax;
 use mnist_lab::train::{self, ClassificationOutput, Resume, RunData, Trainer, TrainingConfig};
 
 /// LeNet-5 (LeCun et al. 1998) with ReLU: conv 6@5x5 (padded), pool, conv 16@5x5, pool,
@@ -130,7 +133,10 @@ fn main() {
         let data_dir = data_dir(args.data_dir)?;
         let train = ImageDataset::split(&data_dir, Split::Train)?;
         let test = ImageDataset::split(&data_dir, Split::Test)?;
-        let batcher = ImageBatcher::new(Normalization::of(&train)); // measured, not MNIST's
+        let normalization = Normalization::of(&train); // measured, not MNIST's
+        #[cfg(feature = "onnx")]
+        let class_names = train.class_names().to_vec();
+        let batcher = ImageBatcher::new(normalization.clone());
         let model = LeNet5Config::new(train.num_classes());
         let config = TrainingConfig::new(vec![train::TrainingStage::new(args.epochs, 0.01)]);
         let trainer = Trainer::new(config, Device::flex(), &args.out)?;
@@ -145,6 +151,30 @@ fn main() {
         );
         println!("per class (%): {:.1?}", stage.per_class_accuracy);
         println!("weights: {}", weights.display());
+        // With `--features onnx`: the network for ONNX Runtime, with its normalization and
+        // class names in the model's metadata.
+        #[cfg(feature = "onnx")]
+        {
+            let metadata = mnist_lab::interop::OnnxMetadata {
+                network: "lenet5".into(),
+                normalization,
+                class_names,
+            };
+            let onnx = mnist_lab::interop::export_onnx(
+                &outcome.model,
+                [1, 28, 28],
+                &metadata,
+                LeNet5::forward,
+            )?;
+            let file = args.out.join("model.onnx");
+            onnx.save(&file)?;
+            println!(
+                "onnx: {} ({} -> {})",
+                file.display(),
+                onnx.input,
+                onnx.output
+            );
+        }
         Ok(())
     });
 }

@@ -7,6 +7,15 @@
 //! curl -s --data-binary @tests/data/digits/7-as-is.png -H 'Content-Type: image/png' http://127.0.0.1:8080/api/predict
 //! ```
 //!
+//! `--static DIR` instead writes the page as static files that classify in the browser (the
+//! network as ONNX in onnxruntime-web; needs `--features serve,onnx` and `bash web/build.sh`):
+//!
+//! ```sh
+//! bash web/build.sh
+//! cargo run --release --features serve,onnx --example serve -- --weights runs/complex_cnn/model.safetensors --static site/
+//! python3 -m http.server -d site 8000    # or any static file host; then open http://127.0.0.1:8000/
+//! ```
+//!
 //! `--load CLIENTS,REQUESTS` instead measures the server on loopback: CLIENTS threads each
 //! POSTing a real test digit REQUESTS times, then prints requests/s and p50/p99 latency.
 
@@ -35,6 +44,48 @@ struct Args {
     /// Measure instead: CLIENTS,REQUESTS concurrent clients x requests each, on loopback.
     #[arg(long, value_parser = parse_load)]
     load: Option<(usize, usize)>,
+    /// Write the page as static files into DIR instead of serving it (with `--features onnx`).
+    #[arg(long = "static", value_name = "DIR")]
+    static_dir: Option<PathBuf>,
+    /// Where the static page's WebAssembly and onnxruntime-web files are (`bash web/build.sh`).
+    #[arg(long, default_value = "web/dist")]
+    assets: PathBuf,
+}
+
+/// The page as static files: the network exported to ONNX beside it.
+#[cfg(feature = "onnx")]
+fn write_static(
+    network: &mnist_lab::Model,
+    dir: &std::path::Path,
+    assets: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use mnist_lab::interop::{OnnxMetadata, export_model};
+    let metadata = OnnxMetadata::mnist(network.kind().name());
+    let onnx = export_model(network, &metadata)?;
+    let model_json = serde_json::json!({
+        "network": metadata.network,
+        "mean": metadata.normalization.mean,
+        "std": metadata.normalization.std,
+        "class_names": metadata.class_names,
+    });
+    let written = mnist_lab_tools::serve::write_static_site(dir, &onnx.bytes, &model_json, assets)?;
+    println!(
+        "{}: the drawing page as {} static files ({} -> {}); serve the directory with any static file host",
+        dir.display(),
+        written.len(),
+        onnx.input,
+        onnx.output
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "onnx"))]
+fn write_static(
+    _: &mnist_lab::Model,
+    _: &std::path::Path,
+    _: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    Err("--static needs the ONNX exporter: build with --features serve,onnx".into())
 }
 
 fn parse_load(text: &str) -> Result<(usize, usize), String> {
@@ -58,6 +109,9 @@ fn main() {
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let device = burn::tensor::Device::flex();
     let (config, network) = args.network.load(&device)?;
+    if let Some(dir) = &args.static_dir {
+        return write_static(&network, dir, &args.assets);
+    }
     let data_dir = args
         .data_dir
         .clone()

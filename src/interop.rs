@@ -1,4 +1,5 @@
-//! PyTorch interop: the report's own weights in, safetensors out.
+//! PyTorch interop: the report's own weights in, safetensors out; ONNX out (feature `onnx`,
+//! [`export_model`], [`export_onnx`]).
 //!
 //! [`load`] reads a PyTorch `state_dict` (`torch.save(model.state_dict(), path)`, `.pt`/`.pth`)
 //! or a safetensors file into one of the five networks, with the report's attribute names
@@ -35,6 +36,14 @@ use burn::store::{
 use burn::tensor::Device;
 
 use crate::model::{Model, ModelKind};
+
+#[cfg(feature = "onnx")]
+mod onnx;
+#[cfg(feature = "onnx")]
+pub use onnx::{
+    ONNX_BATCH, ONNX_INPUT, ONNX_OUTPUT, OnnxDim, OnnxError, OnnxExport, OnnxMetadata, OnnxTensor,
+    export_model, export_onnx,
+};
 
 /// The two formats PyTorch users hand over, told apart by the file's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,7 +7,9 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
 };
-use burn::tensor::activation::{log_softmax, relu};
+use burn::tensor::activation::relu;
+
+use super::log_softmax;
 use burn::tensor::{Device, Tensor};
 
 use flex_kernels::{batch_norm_max_pool2d_relu, batch_norm_relu, conv2d, dropout, linear};

@@ -3,7 +3,9 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
-use burn::tensor::activation::{log_softmax, relu};
+use burn::tensor::activation::relu;
+
+use super::log_softmax;
 use burn::tensor::{Device, Tensor};
 
 use flex_kernels::{dropout, dropout_always, linear};

@@ -6,6 +6,7 @@
 //! so it trains under our [`Trainer`](crate::train::Trainer) and under burn's `Learner` alike;
 //! a network of your own does the same in a dozen lines (`examples/custom_model.rs`).
 
+mod activation;
 pub mod complex_cnn;
 pub mod complex_mlp;
 pub mod layers;
@@ -26,6 +27,7 @@ use self::step::{
 };
 use crate::data::ImageBatch;
 
+pub use activation::log_softmax;
 pub use complex_cnn::{ComplexCnn, ComplexCnnConfig};
 pub use complex_mlp::{ComplexMlp, ComplexMlpConfig};
 pub use layers::LayerOutput;

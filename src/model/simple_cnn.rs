@@ -5,7 +5,9 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::{log_softmax, relu};
+use burn::tensor::activation::relu;
+
+use super::log_softmax;
 use burn::tensor::{Device, Tensor};
 
 use flex_kernels::{conv2d, linear, max_pool2d};

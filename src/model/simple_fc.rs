@@ -4,10 +4,11 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor};
 
 use flex_kernels::linear;
+
+use super::log_softmax;
 
 /// Configuration of [`SimpleFc`].
 #[derive(Config, Debug)]

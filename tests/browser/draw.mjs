@@ -1,7 +1,11 @@
 // Draws real MNIST test digits on the serve example's page with pointer events, in headless
 // Chromium, and reads the page's answer; saves a screenshot of the page.
 //
-// node tests/browser/draw.mjs SERVE_BINARY WEIGHTS MNIST_SLICE_DIR SCREENSHOT.png [DIGITS]
+// node tests/browser/draw.mjs SERVE_BINARY WEIGHTS MNIST_SLICE_DIR SCREENSHOT.png [DIGITS] [STATIC_DIR]
+//
+// With STATIC_DIR (the page written by `serve --static`), the same drawings are made on the
+// static page too, served by a plain static file server started here: it must give the served
+// page's class for at least 99% of them, and ask nothing of `/api/`.
 //
 // The server is started here on 127.0.0.1 with an ephemeral port and stopped at the end. Each
 // digit is drawn twice, as a person would with the page's pen: along its centre lines, filled
@@ -13,10 +17,12 @@
 // README, and tests/predict.rs judges the same drawings of 500 digits exactly).
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
 import zlib from "node:zlib";
 import { chromium } from "playwright-core";
 
-const [serverBin, weights, sliceDir, screenshot, count = "100"] = process.argv.slice(2);
+const [serverBin, weights, sliceDir, screenshot, count = "100", staticDir] = process.argv.slice(2);
 const digits = Number(count);
 
 function idx(file, header) {
@@ -45,29 +51,80 @@ const browser = await chromium.launch({
          "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 let failed = false;
+let files = null;
+
+// The static page on a plain file server: the same drawings, compared with the served page's
+// answers. Returns whether it failed.
+async function staticPage(served) {
+  const types = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript",
+                  ".wasm": "application/wasm", ".json": "application/json", ".onnx": "application/octet-stream" };
+  files = http.createServer((request, response) => {
+    const file = path.join(staticDir, decodeURIComponent(new URL(request.url, "http://x").pathname));
+    const name = file.endsWith("/") ? path.join(file, "index.html") : file;
+    fs.readFile(name, (error, data) => {
+      if (error) { response.writeHead(404); response.end(); return; }
+      response.writeHead(200, { "Content-Type": types[path.extname(name)] || "application/octet-stream" });
+      response.end(data);
+    });
+  });
+  await new Promise((ok) => files.listen(0, "127.0.0.1", ok));
+  const page = await browser.newPage({ viewport: { width: 760, height: 520 } });
+  const requested = [];
+  page.on("request", (request) => requested.push(new URL(request.url()).pathname));
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  await page.goto(`http://127.0.0.1:${files.address().port}/`);
+  const box = await page.locator("#canvas").boundingBox();
+  let agree = 0, total = 0;
+  const right = renderings.map(() => 0);
+  for (let i = 0; i < digits; i++) {
+    for (const [r, rendering] of renderings.entries()) {
+      const answer = await drawOn(page, box, rendering.digits[i]);
+      total++;
+      if (answer === served[r][i]) agree++;
+      if (answer === labels[i]) right[r]++;
+    }
+  }
+  const status = await page.locator("#status").textContent();
+  const api = requested.filter((p) => p.startsWith("/api/"));
+  console.log(`static page: the served page's class on ${agree}/${total} drawings ` +
+    `(${(100 * agree / total).toFixed(1)}%); right: ${right.join(", ")} of ${digits} per rendering`);
+  console.log(`static page: ${requested.length} requests (${[...new Set(requested)].join(" ")}), ` +
+    `${api.length} to /api/`);
+  await page.screenshot({ path: screenshot.replace(/\.png$/, "-static.png") });
+  if (errors.length || status) console.log(`static page errors: ${errors.join("; ")} ${status}`);
+  return agree < 0.99 * total || api.length > 0 || errors.length > 0;
+}
+let drawOn;
+
 try {
   const page = await browser.newPage({ viewport: { width: 760, height: 520 } });
   await page.goto(url);
   const box = await page.locator("#canvas").boundingBox();
 
-  async function draw(lines) {
-    await page.click("#clear");
+  // Every drawing's answer on the served page, rendering by rendering.
+  const served = renderings.map(() => []);
+  async function draw(lines, on = page, at = box) {
+    await on.click("#clear");
     for (const line of lines) {
-      await page.mouse.move(box.x + line[0], box.y + line[1]);
-      await page.mouse.down();
+      await on.mouse.move(at.x + line[0], at.y + line[1]);
+      await on.mouse.down();
       for (let k = 2; k < line.length; k += 2) {
-        await page.mouse.move(box.x + line[k], box.y + line[k + 1]);
+        await on.mouse.move(at.x + line[k], at.y + line[k + 1]);
       }
-      await page.mouse.up();
+      await on.mouse.up();
     }
-    await page.waitForFunction(() => document.body.dataset.busy === "0");
-    return Number(await page.locator("#answer").getAttribute("data-top"));
+    await on.waitForFunction(() => document.body.dataset.busy === "0");
+    return Number(await on.locator("#answer").getAttribute("data-top"));
   }
 
+  drawOn = (on, at, lines) => draw(lines, on, at);
   const right = renderings.map(() => 0);
   for (let i = 0; i < digits; i++) {
     for (const [r, rendering] of renderings.entries()) {
-      if (await draw(rendering.digits[i]) === labels[i]) right[r]++;
+      const answer = await draw(rendering.digits[i]);
+      served[r].push(answer);
+      if (answer === labels[i]) right[r]++;
     }
   }
   // The original tensors, through the same server.
@@ -89,8 +146,10 @@ try {
   await draw(renderings[0].digits[3]);
   await page.screenshot({ path: screenshot });
   console.log(`screenshot: ${screenshot}`);
+  if (staticDir) failed = (await staticPage(served)) || failed;
 } finally {
   await browser.close();
   server.kill();
+  files?.close();
 }
 process.exit(failed ? 1 : 0);

@@ -21,6 +21,9 @@
 //! Inference runs on tokio's blocking pool, one request at a time: a batch-1 forward pass
 //! already uses both cores through burn-flex's threads.
 
+mod static_site;
+pub use static_site::{STATIC_ASSETS, StaticSiteError, static_page, write_static_site};
+
 /// The runtime [`serve`] runs on, re-exported so a caller binds its listener with the same
 /// tokio.
 pub use tokio;
