@@ -6,7 +6,8 @@
 
 use clap::Parser;
 use mnist_lab::data::{
-    Augmentation, DEFAULT_TRAIN_BATCH, MnistBatch, MnistBatcher, MnistDataset, mnist_loader,
+    Augmentation, DEFAULT_TRAIN_BATCH, Elastic, MnistBatch, MnistBatcher, MnistDataset,
+    mnist_loader,
 };
 use mnist_lab_tools::cli::CommonArgs;
 use mnist_lab_tools::report::image::{enlarged, labelled_grid};
@@ -27,6 +28,10 @@ struct Args {
     /// Also write the batch as the improved recipes distort it (augmented_batch.png).
     #[arg(long)]
     augment: bool,
+    /// Also write the batch with Simard et al.'s elastic distortions alone (elastic_batch.png):
+    /// `--elastic` for their sigma 4, alpha 34, `--elastic SIGMA,ALPHA` for another setting.
+    #[arg(long, value_name = "SIGMA,ALPHA", num_args = 0..=1, default_missing_value = "4,34")]
+    elastic: Option<Elastic>,
 }
 
 fn main() {
@@ -44,15 +49,25 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let batch = loader.iter().next().ok_or("the training set is empty")??;
     let batcher = MnistBatcher::default();
     let out = args.common.out_dir("show_batch");
-    if args.augment {
+    let distorted = [
+        (args.augment, Augmentation::default(), "augmented_batch.png"),
+        (
+            args.elastic.is_some(),
+            Augmentation {
+                elastic: args.elastic,
+                ..Augmentation::NONE
+            },
+            "elastic_batch.png",
+        ),
+    ];
+    for (_, augmentation, name) in distorted.into_iter().filter(|(wanted, ..)| *wanted) {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(args.common.seed);
-        let images =
-            Augmentation::default().apply(batch.images.clone(), &mut rng, batcher.normalize(0));
+        let images = augmentation.apply(batch.images.clone(), &mut rng, batcher.normalize(0));
         let distorted = batcher.unbatch(MnistBatch {
             images,
             targets: batch.targets.clone(),
         })?;
-        let path = out.join("augmented_batch.png");
+        let path = out.join(name);
         labelled_grid(&distorted, args.columns, 2).save_png(&path)?;
         println!("wrote {} (the same batch, distorted)", path.display());
     }

@@ -6,7 +6,10 @@ mod common;
 use std::path::Path;
 
 use burn::tensor::{Tensor, TensorData};
-use mnist_lab::data::{Distortion, IMAGE_SIDE, MnistBatcher, MnistDataset, distort};
+use mnist_lab::data::{
+    Augmentation, DisplacementField, Distortion, Elastic, IMAGE_SIDE, MnistBatcher, MnistDataset,
+    distort, distort_elastic,
+};
 use mnist_lab::model::ModelConfig;
 use mnist_lab::train::checkpoint;
 use mnist_lab::{BackendKind, ModelKind};
@@ -98,6 +101,124 @@ fn distortions_move_real_pixels_exactly_on_every_backend() {
             let diff = common::max_abs_diff(got, want);
             assert!(diff < 1e-4, "{kind}, image {i}: max diff {diff}");
         }
+    }
+}
+
+/// `image` with each pixel taken from a whole-pixel offset of its own:
+/// `out[r][c] = image[r + down(r, c)][c + right(r, c)]`, background outside.
+fn displaced(
+    image: &[f32],
+    offset: impl Fn(usize, usize) -> [i64; 2],
+    background: f32,
+) -> Vec<f32> {
+    let side = IMAGE_SIDE;
+    (0..side * side)
+        .map(|i| {
+            let [right, down] = offset(i / side, i % side);
+            let (r, c) = ((i / side) as i64 + down, (i % side) as i64 + right);
+            if (0..side as i64).contains(&r) && (0..side as i64).contains(&c) {
+                image[r as usize * side + c as usize]
+            } else {
+                background
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn elastic_fields_move_real_pixels_exactly_on_every_backend() {
+    let images = real_images(4);
+    let background = MnistBatcher::default().normalize(0);
+    let side = IMAGE_SIDE;
+    let uniform = |offset: [f32; 2]| DisplacementField::new(side, vec![offset; side * side]);
+    // The bottom-right quarter samples one pixel up and to the left, the rest stays.
+    let quarter = |r: usize, c: usize| {
+        let moved = i64::from(r >= 14 && c >= 14);
+        [-moved, -moved]
+    };
+    let quarter_field = DisplacementField::new(
+        side,
+        (0..side * side)
+            .map(|i| quarter(i / side, i % side).map(|v| v as f32))
+            .collect(),
+    );
+    let fields = [
+        DisplacementField::zeros(side),
+        uniform([-2.0, 1.0]).unwrap(),
+        quarter_field.unwrap(),
+        // With an affine shift of 3 to the right: 1 to the right in all.
+        uniform([2.0, 0.0]).unwrap(),
+    ];
+    let distortions = [
+        Distortion::IDENTITY,
+        Distortion::IDENTITY,
+        Distortion::IDENTITY,
+        Distortion {
+            shift: [3.0, 0.0],
+            ..Distortion::IDENTITY
+        },
+    ];
+    let expected = [
+        images[0].clone(),
+        displaced(&images[1], |_, _| [-2, 1], background),
+        displaced(&images[2], quarter, background),
+        moved(&images[3], 1, 0, background),
+    ];
+    for (kind, device) in common::compiled_devices() {
+        let batch = Tensor::<4>::from_data(
+            TensorData::new(images.concat(), [4, 1, side, side]),
+            &device,
+        );
+        let out = distort_elastic(batch, &distortions, &fields, background)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        for (i, (got, want)) in out.chunks(side * side).zip(&expected).enumerate() {
+            let diff = common::max_abs_diff(got, want);
+            assert!(diff < 1e-4, "{kind}, image {i}: max diff {diff}");
+        }
+    }
+    assert!(DisplacementField::new(side, vec![[0.0, 0.0]; 10]).is_none());
+}
+
+/// Simard et al.'s setting moves real digits by about a pixel and a half, the same way for the
+/// same seed, and leaves their ink where it was on the whole (a smooth field, not noise).
+#[test]
+fn elastic_augmentation_distorts_real_digits_moderately_and_repeatably() {
+    use rand::SeedableRng;
+    let images = real_images(16);
+    let background = MnistBatcher::default().normalize(0);
+    let device = mnist_lab::BackendKind::Flex.device().unwrap();
+    let elastic = Augmentation {
+        elastic: Some(Elastic::SIMARD),
+        ..Augmentation::NONE
+    };
+    let apply = |seed| {
+        let batch = Tensor::<4>::from_data(
+            TensorData::new(images.concat(), [16, 1, IMAGE_SIDE, IMAGE_SIDE]),
+            &device,
+        );
+        let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
+        elastic
+            .apply(batch, &mut rng, background)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let (a, b) = (apply(5), apply(5));
+    assert_eq!(a, b);
+    assert_ne!(a, apply(6));
+    // Each image changed, by less than moving it 4 pixels would change it (the field's
+    // standard deviation is ~1.4 pixels): a distortion, not another picture.
+    let change = |x: &[f32], y: &[f32]| {
+        x.iter().zip(y).map(|(x, y)| (x - y).abs()).sum::<f32>() / x.len() as f32
+    };
+    for (i, (got, was)) in a.chunks(IMAGE_SIDE * IMAGE_SIDE).zip(&images).enumerate() {
+        let (elastic, shifted) = (change(got, was), change(&moved(was, 4, 0, background), was));
+        assert!(
+            elastic > 0.0 && elastic < shifted,
+            "image {i}: mean change {elastic}, a 4-pixel shift's {shifted}"
+        );
     }
 }
 

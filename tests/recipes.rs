@@ -2,6 +2,7 @@
 //! that `reproduce` runs, and the command line's overrides keep what they do not name or refuse.
 
 use burn::optim::AdamConfig;
+use mnist_lab::data::{Augmentation, Elastic};
 use mnist_lab::train::{OptimizerConfig, OptimizerKind, Resume, format_stages};
 use mnist_lab_tools::cli::TrainArgs;
 use mnist_lab_tools::experiment::{OverrideError, Preset, Reproduction};
@@ -157,12 +158,50 @@ fn the_other_overrides_change_only_what_they_name() {
         (&["--schedule", "one-cycle"][..], "schedule"),
         (&["--weight-decay", "0.001"][..], "optimizer"),
         (&["--augment"][..], "augmentation"),
+        (&["--elastic"][..], "augmentation"),
     ] {
         let changed = serde_json::to_value(args(flags).config(&complex).unwrap()).unwrap();
         let (a, b) = (base.as_object().unwrap(), changed.as_object().unwrap());
         let differing: Vec<&String> = a.keys().filter(|k| a[*k] != b[*k]).collect();
         assert_eq!(differing, [key], "{flags:?}");
     }
+}
+
+#[test]
+fn elastic_distortions_come_on_top_of_the_affine_ones() {
+    let augmentation =
+        |flags: &[&str], preset: &Preset| args(flags).config(preset).unwrap().augmentation.unwrap();
+    let complex = Preset::complex_cnn();
+    assert_eq!(
+        augmentation(&["--elastic"], &complex),
+        Augmentation {
+            elastic: Some(Elastic::SIMARD),
+            ..Augmentation::NONE
+        }
+    );
+    assert_eq!(
+        augmentation(&["--elastic", "6,36", "--augment"], &complex),
+        Augmentation {
+            elastic: Some(Elastic {
+                sigma: 6.0,
+                alpha: 36.0
+            }),
+            ..Augmentation::default()
+        }
+    );
+    // The improved recipe keeps its own affine bounds.
+    let improved = Preset::complex_cnn_improved();
+    assert_eq!(
+        augmentation(&["--elastic"], &improved),
+        Augmentation {
+            elastic: Some(Elastic::SIMARD),
+            ..improved.augmentation.unwrap()
+        }
+    );
+    let err = TrainArgs::try_parse_from(["example", "--elastic", "0,34"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("elastic sigma 0 is not within"), "{err}");
 }
 
 #[test]

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use mnist_lab::data::{Augmentation, ImageBatch, MnistBatcher, MnistDataset, MnistItem};
+use mnist_lab::data::{Augmentation, Elastic, ImageBatch, MnistBatcher, MnistDataset, MnistItem};
 use mnist_lab::train::RunConfig;
 use mnist_lab::train::{
     LrSchedule, OptimizerKind, RunData, RunOutcome, TrainError, Trainer, checkpoint, parse_stages,
@@ -426,9 +426,12 @@ fn corrupt_checkpoint_files_are_errors_naming_the_file() {
 #[test]
 fn augmented_runs_repeat_and_resume_exactly() {
     let _serial = serial();
+    // Affine and elastic distortions: a resumed run draws the same of both.
     let augmented = || {
-        config(ModelKind::SimpleCnn, "1@0.02,1@0.005")
-            .with_augmentation(Some(Augmentation::default()))
+        config(ModelKind::SimpleCnn, "1@0.02,1@0.005").with_augmentation(Some(Augmentation {
+            elastic: Some(Elastic::SIMARD),
+            ..Augmentation::default()
+        }))
     };
     let cnn = augmented();
     let (a, b, c) = (

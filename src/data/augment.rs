@@ -1,15 +1,18 @@
-//! Random affine distortions of training images (rotation, zoom, shift): the standard MNIST
-//! augmentation, used by the improved recipes and never by the report's faithful ones.
+//! Random affine distortions of training images (rotation, zoom, shift), optionally with
+//! Simard et al.'s elastic distortions on top ([`Elastic`]): the standard MNIST augmentation,
+//! used by the improved recipes and never by the report's faithful ones.
 //!
-//! Each image of a batch gets its own [`Distortion`], drawn from a seeded generator; the warp
-//! itself is burn's `affine_grid_2d` + `grid_sample_2d` (bilinear), so it runs on whichever
-//! backend trains.
+//! Each image of a batch gets its own [`Distortion`] (and [`DisplacementField`]), drawn from a
+//! seeded generator; the warp itself is burn's `affine_grid_2d` + `grid_sample_2d` (bilinear,
+//! one pass for both), so it runs on whichever backend trains.
 
 use burn::tensor::grid::affine_grid_2d;
 use burn::tensor::ops::{GridSampleOptions, GridSamplePaddingMode, InterpolateMode};
 use burn::tensor::{Tensor, TensorData};
 use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
+
+use super::elastic::{DisplacementField, Elastic};
 
 /// How far images may be distorted: each image's rotation, zoom and shift are drawn uniformly
 /// within these bounds.
@@ -21,6 +24,9 @@ pub struct Augmentation {
     pub max_zoom: f32,
     /// Shift up to this many pixels, horizontally and vertically, independently.
     pub max_shift_pixels: f32,
+    /// Elastic distortions after the affine ones (none by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elastic: Option<Elastic>,
 }
 
 impl Default for Augmentation {
@@ -31,17 +37,33 @@ impl Default for Augmentation {
             max_rotation_degrees: 10.0,
             max_zoom: 0.1,
             max_shift_pixels: 2.0,
+            elastic: None,
         }
     }
 }
 
 impl Augmentation {
+    /// No distortion at all: start from it to get elastic distortions alone.
+    ///
+    /// ```
+    /// use mnist_lab::data::{Augmentation, Elastic};
+    /// let elastic_only = Augmentation { elastic: Some(Elastic::SIMARD), ..Augmentation::NONE };
+    /// assert_eq!(elastic_only.problem(), None);
+    /// ```
+    pub const NONE: Self = Self {
+        max_rotation_degrees: 0.0,
+        max_zoom: 0.0,
+        max_shift_pixels: 0.0,
+        elastic: None,
+    };
+
     /// Why these bounds cannot be used, if they cannot.
     pub fn problem(&self) -> Option<String> {
         let Self {
             max_rotation_degrees: r,
             max_zoom: z,
             max_shift_pixels: s,
+            elastic,
         } = *self;
         if !(r.is_finite() && (0.0..=180.0).contains(&r)) {
             return Some(format!("rotation bound {r} is not within 0..=180 degrees"));
@@ -54,7 +76,7 @@ impl Augmentation {
         if !(s.is_finite() && (0.0..=14.0).contains(&s)) {
             return Some(format!("shift bound {s} is not within 0..=14 pixels"));
         }
-        None
+        elastic.as_ref().and_then(Elastic::problem)
     }
 
     /// One distortion drawn uniformly within the bounds.
@@ -73,17 +95,26 @@ impl Augmentation {
         }
     }
 
-    /// Distorts every image of `images` (`[B, C, H, W]`) with its own draw from `rng`; pixels
-    /// coming from outside the frame take the value `background`.
+    /// Distorts every image of `images` (`[B, C, H, W]`, square) with its own draw from `rng`;
+    /// pixels coming from outside the frame take the value `background`. The affine draws come
+    /// first, then the elastic fields, so a recipe without elastic distortions draws exactly
+    /// what it drew before they existed.
     pub fn apply(
         &self,
         images: Tensor<4>,
         rng: &mut Xoshiro256PlusPlus,
         background: f32,
     ) -> Tensor<4> {
-        let [batch, ..] = images.dims();
+        let [batch, _, _, side] = images.dims();
         let distortions: Vec<Distortion> = (0..batch).map(|_| self.sample(rng)).collect();
-        distort(images, &distortions, background)
+        match &self.elastic {
+            None => distort(images, &distortions, background),
+            Some(elastic) => {
+                let fields: Vec<DisplacementField> =
+                    (0..batch).map(|_| elastic.field(side, rng)).collect();
+                distort_elastic(images, &distortions, &fields, background)
+            }
+        }
     }
 }
 
@@ -166,6 +197,44 @@ impl Distortion {
 /// # Panics
 /// When `distortions.len()` is not the batch size, or the images are not square.
 pub fn distort(images: Tensor<4>, distortions: &[Distortion], background: f32) -> Tensor<4> {
+    let grid = affine_grid(&images, distortions);
+    sample(images, grid, background)
+}
+
+/// Warps each image of `images` (`[B, C, H, W]`, square) by its affine distortion and then its
+/// displacement field, in one bilinear resampling: output pixel `p` samples the input at
+/// `A(p) + field(p)`. Pixels coming from outside the frame take the value `background`.
+///
+/// # Panics
+/// When there is not one distortion and one field per image, or the images are not square,
+/// or a field's side is not the images'.
+pub fn distort_elastic(
+    images: Tensor<4>,
+    distortions: &[Distortion],
+    fields: &[DisplacementField],
+    background: f32,
+) -> Tensor<4> {
+    let [batch, _, height, width] = images.dims();
+    assert_eq!(fields.len(), batch, "one displacement field per image");
+    assert!(
+        fields.iter().all(|f| f.side() == width),
+        "fields of the images' side"
+    );
+    // Pixels to the grid's normalized units (-1..=1 across the image, corners aligned).
+    let unit = 2.0 / (width.max(2) - 1) as f32;
+    let offsets: Vec<f32> = fields
+        .iter()
+        .flat_map(|f| f.offsets().iter().flat_map(|&[x, y]| [x * unit, y * unit]))
+        .collect();
+    let device = images.device();
+    let offsets =
+        Tensor::<4>::from_data(TensorData::new(offsets, [batch, height, width, 2]), &device);
+    let grid = affine_grid(&images, distortions) + offsets;
+    sample(images, grid, background)
+}
+
+/// The sampling grid (`[B, H, W, 2]`) of each image's affine distortion.
+fn affine_grid(images: &Tensor<4>, distortions: &[Distortion]) -> Tensor<4> {
     let dims = images.dims();
     let [batch, _, height, width] = dims;
     assert_eq!(distortions.len(), batch, "one distortion per image");
@@ -176,7 +245,11 @@ pub fn distort(images: Tensor<4>, distortions: &[Distortion], background: f32) -
         .flat_map(|d| d.matrix(width).into_iter().flatten())
         .collect();
     let transform = Tensor::<3>::from_data(TensorData::new(matrices, [batch, 2, 3]), &device);
-    let grid = affine_grid_2d(transform, dims);
+    affine_grid_2d(transform, dims)
+}
+
+/// Bilinear resampling of `images` at `grid`, `background` outside the frame.
+fn sample(images: Tensor<4>, grid: Tensor<4>, background: f32) -> Tensor<4> {
     let options = GridSampleOptions::new(InterpolateMode::Bilinear)
         .with_padding_mode(GridSamplePaddingMode::Zeros)
         .with_align_corners(true);
@@ -222,13 +295,8 @@ mod tests {
             assert!((0.9..=1.1).contains(&d.zoom));
             assert!(d.shift.iter().all(|s| s.abs() <= 2.0));
         }
-        let none = Augmentation {
-            max_rotation_degrees: 0.0,
-            max_zoom: 0.0,
-            max_shift_pixels: 0.0,
-        };
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
-        assert_eq!(none.sample(&mut rng), Distortion::IDENTITY);
+        assert_eq!(Augmentation::NONE.sample(&mut rng), Distortion::IDENTITY);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::CommonArgs;
 use crate::experiment::{OverrideError, Preset, RunConfig};
-use mnist_lab::data::{Augmentation, MnistBatcher, MnistDataset};
+use mnist_lab::data::{Augmentation, Elastic, MnistBatcher, MnistDataset};
 use mnist_lab::train::{
     LrSchedule, OptimizerKind, Resume, RunData, TrainingStage, format_stages, parse_stages,
 };
@@ -53,6 +53,11 @@ pub struct TrainArgs {
     /// Distort training images at random (10 degrees, 10% zoom, 2 pixels), whatever the preset.
     #[arg(long)]
     pub augment: bool,
+    /// Also distort training images elastically (Simard et al. 2003), after the affine
+    /// distortions of the preset or --augment if any: `--elastic` for their sigma 4, alpha 34,
+    /// `--elastic SIGMA,ALPHA` for another setting.
+    #[arg(long, value_name = "SIGMA,ALPHA", num_args = 0..=1, default_missing_value = "4,34")]
+    pub elastic: Option<Elastic>,
     /// Hold out the last N training images and evaluate on them instead of the test set: tune a
     /// recipe without looking at the test images (e.g. `--validation 10000`; `config.json`
     /// keeps it, so a resume holds out the same images).
@@ -90,6 +95,13 @@ impl TrainArgs {
         config.training.validation = self.validation;
         if self.augment {
             config.augmentation = Some(Augmentation::default());
+        }
+        if let Some(elastic) = self.elastic {
+            let affine = config.augmentation.unwrap_or(Augmentation::NONE);
+            config.augmentation = Some(Augmentation {
+                elastic: Some(elastic),
+                ..affine
+            });
         }
         config.validate()?;
         Ok(config)
