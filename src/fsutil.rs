@@ -14,6 +14,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic_via(path, bytes, |file, bytes| file.write_all(bytes))
 }
 
+/// [`write_atomic`] for a file the user named (an export): its directory must exist already, so
+/// that a typo in it is not silently created. The error is the message to show.
+pub(crate) fn write_export(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        return Err(format!("no directory {}", dir.display()));
+    }
+    write_atomic(path, bytes).map_err(|e| e.to_string())
+}
+
 /// [`write_atomic`], writing the bytes into the temporary file with `write`: the seam the tests
 /// use to fail a write after some bytes, as a full disk does.
 fn write_atomic_via(

@@ -497,11 +497,5 @@ pub fn save_module<M: Module>(
         .save_into(&mut store)
         .map_err(|e| failed(e.to_string()))?;
     let bytes = store.get_bytes().map_err(|e| failed(e.to_string()))?;
-    // An export goes into a directory that exists (a typo in it is not silently created).
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.is_dir()
-    {
-        return Err(failed(format!("no directory {}", dir.display())));
-    }
-    crate::fsutil::write_atomic(path, &bytes).map_err(|e| failed(e.to_string()))
+    crate::fsutil::write_export(path, &bytes).map_err(failed)
 }

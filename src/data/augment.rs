@@ -182,7 +182,7 @@ impl Distortion {
             [cos / self.zoom, -sin / self.zoom],
             [sin / self.zoom, cos / self.zoom],
         ];
-        let unit = 2.0 / (side.max(2) - 1) as f32;
+        let unit = grid_units_per_pixel(side);
         let [sx, sy] = [self.shift[0] * unit, self.shift[1] * unit];
         [
             [a[0][0], a[0][1], -(a[0][0] * sx + a[0][1] * sy)],
@@ -220,8 +220,7 @@ pub fn distort_elastic(
         fields.iter().all(|f| f.side() == width),
         "fields of the images' side"
     );
-    // Pixels to the grid's normalized units (-1..=1 across the image, corners aligned).
-    let unit = 2.0 / (width.max(2) - 1) as f32;
+    let unit = grid_units_per_pixel(width);
     let offsets: Vec<f32> = fields
         .iter()
         .flat_map(|f| f.offsets().iter().flat_map(|&[x, y]| [x * unit, y * unit]))
@@ -231,6 +230,12 @@ pub fn distort_elastic(
         Tensor::<4>::from_data(TensorData::new(offsets, [batch, height, width, 2]), &device);
     let grid = affine_grid(&images, distortions) + offsets;
     sample(images, grid, background)
+}
+
+/// One pixel in the sampling grid's normalized units (`-1..=1` across a square image of `side`
+/// pixels, corners aligned).
+fn grid_units_per_pixel(side: usize) -> f32 {
+    2.0 / (side.max(2) - 1) as f32
 }
 
 /// The sampling grid (`[B, H, W, 2]`) of each image's affine distortion.

@@ -132,16 +132,10 @@ impl OnnxExport {
     /// Writes the model to `path` (conventionally `.onnx`), replacing a file there only once
     /// the new one is complete. The directory must exist.
     pub fn save(&self, path: &Path) -> Result<(), OnnxError> {
-        let failed = |message: String| OnnxError::Write {
+        crate::fsutil::write_export(path, &self.bytes).map_err(|message| OnnxError::Write {
             path: path.to_path_buf(),
             message,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            && !dir.is_dir()
-        {
-            return Err(failed(format!("no directory {}", dir.display())));
-        }
-        crate::fsutil::write_atomic(path, &self.bytes).map_err(|e| failed(e.to_string()))
+        })
     }
 }
 

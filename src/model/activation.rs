@@ -20,11 +20,17 @@ pub fn log_softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
         x.device().inner().as_dispatch(),
         burn::backend::DispatchDevice::Capture(_)
     ) {
-        let (max, _) = x.clone().max_dim_with_indices(dim);
-        let shifted = x - max;
-        return shifted.clone() - shifted.exp().sum_dim(dim).log();
+        return log_softmax_in_parts(x, dim);
     }
     burn::tensor::activation::log_softmax(x, dim)
+}
+
+/// `x - max - log(sum(exp(x - max)))` along `dim`: log-softmax in operations burn-onnx lowers.
+#[cfg(feature = "onnx")]
+fn log_softmax_in_parts<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+    let (max, _) = x.clone().max_dim_with_indices(dim);
+    let shifted = x - max;
+    shifted.clone() - shifted.exp().sum_dim(dim).log()
 }
 
 #[cfg(all(test, feature = "onnx"))]
@@ -35,9 +41,7 @@ mod tests {
     #[test]
     fn the_exported_formula_is_log_softmax() {
         let x = Tensor::<2>::random([4, 10], Distribution::Normal(0.0, 5.0), &Device::flex());
-        let (max, _) = x.clone().max_dim_with_indices(1);
-        let shifted = x.clone() - max;
-        let formula = shifted.clone() - shifted.exp().sum_dim(1).log();
+        let formula = super::log_softmax_in_parts(x.clone(), 1);
         let burn = burn::tensor::activation::log_softmax(x, 1);
         let diff = (formula - burn).abs().max().into_scalar::<f32>();
         assert!(diff < 1e-5, "{diff}");

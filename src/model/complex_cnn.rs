@@ -8,10 +8,9 @@ use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
 };
 use burn::tensor::activation::relu;
-
-use super::log_softmax;
 use burn::tensor::{Device, Tensor};
 
+use super::log_softmax;
 use flex_kernels::{batch_norm_max_pool2d_relu, batch_norm_relu, conv2d, dropout, linear};
 
 /// Configuration of [`ComplexCnn`].

@@ -4,10 +4,9 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
-
-use super::log_softmax;
 use burn::tensor::{Device, Tensor};
 
+use super::log_softmax;
 use flex_kernels::{dropout, dropout_always, linear};
 
 /// Configuration of [`ComplexMlp`].

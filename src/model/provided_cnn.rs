@@ -6,10 +6,9 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
-
-use super::log_softmax;
 use burn::tensor::{Device, Tensor};
 
+use super::log_softmax;
 use super::simple_cnn::{conv_features, conv_features_len_with};
 use flex_kernels::{dropout, linear};
 

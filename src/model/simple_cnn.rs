@@ -6,10 +6,9 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
-
-use super::log_softmax;
 use burn::tensor::{Device, Tensor};
 
+use super::log_softmax;
 use flex_kernels::{conv2d, linear, max_pool2d};
 
 /// Configuration of [`SimpleCnn`].

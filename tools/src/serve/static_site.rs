@@ -59,7 +59,7 @@ pub fn static_page() -> String {
 }
 
 /// Writes the static page into `dir` (created if missing): `index.html`, `model.onnx`,
-/// `model.json` and the [`STATIC_ASSETS`] copied from `assets`. Every asset is checked before
+/// `model.json` and the [`STATIC_ASSETS`] copied from `assets`. Every asset is read before
 /// anything is written; each file is replaced only once complete. Returns the files written.
 pub fn write_static_site(
     dir: &Path,
@@ -67,13 +67,20 @@ pub fn write_static_site(
     model_json: &Value,
     assets: &Path,
 ) -> Result<Vec<PathBuf>, StaticSiteError> {
+    // Read before anything is written: a missing asset leaves no half-written site.
     let mut copies = vec![];
     for name in STATIC_ASSETS {
         let path = assets.join(name);
-        if !path.is_file() {
-            return Err(StaticSiteError::MissingAsset { path });
-        }
-        copies.push((name, path));
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(_) if !path.is_file() => return Err(StaticSiteError::MissingAsset { path }),
+            Err(e) => {
+                return Err(StaticSiteError::MissingAsset {
+                    path: PathBuf::from(format!("{} ({e})", path.display())),
+                });
+            }
+        };
+        copies.push((name, bytes));
     }
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
@@ -98,10 +105,7 @@ pub fn write_static_site(
                 .as_bytes(),
         )?,
     ];
-    for (name, path) in copies {
-        let bytes = std::fs::read(&path).map_err(|e| StaticSiteError::MissingAsset {
-            path: PathBuf::from(format!("{} ({e})", path.display())),
-        })?;
+    for (name, bytes) in copies {
         written.push(write(name, &bytes)?);
     }
     Ok(written)
