@@ -4,8 +4,9 @@
 // node tests/browser/draw.mjs SERVE_BINARY WEIGHTS MNIST_SLICE_DIR SCREENSHOT.png [DIGITS] [STATIC_DIR]
 //
 // With STATIC_DIR (the page written by `serve --static`), the same drawings are made on the
-// static page too, served by a plain static file server started here: it must give the served
-// page's class for at least 99% of them, and ask nothing of `/api/`.
+// static page too, at the same time as on the served page (each page has its own mouse), served
+// by a plain static file server started here: it must give the served page's class for at least
+// 99% of them, and ask nothing of `/api/`.
 //
 // The server is started here on 127.0.0.1 with an ephemeral port and stopped at the end. Each
 // digit is drawn twice, as a person would with the page's pen: along its centre lines, filled
@@ -48,14 +49,42 @@ const url = await new Promise((ok, fail) => {
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         // Frames as fast as the page draws them, not at 60 Hz: each mouse move waits for one.
+         "--disable-frame-rate-limit", "--disable-gpu-vsync"],
 });
 let failed = false;
 let files = null;
 
-// The static page on a plain file server: the same drawings, compared with the served page's
-// answers. Returns whether it failed.
-async function staticPage(served) {
+// Draws `lines` on a page with the mouse and returns the page's answer (its top class).
+async function draw(page, box, lines) {
+  await page.click("#clear");
+  for (const line of lines) {
+    await page.mouse.move(box.x + line[0], box.y + line[1]);
+    await page.mouse.down();
+    for (let k = 2; k < line.length; k += 2) {
+      await page.mouse.move(box.x + line[k], box.y + line[k + 1]);
+    }
+    await page.mouse.up();
+  }
+  await page.waitForFunction(() => document.body.dataset.busy === "0");
+  return Number(await page.locator("#answer").getAttribute("data-top"));
+}
+
+// Every drawing on one page, rendering by rendering: its answers, `answers[rendering][digit]`.
+async function drawAll(page) {
+  const box = await page.locator("#canvas").boundingBox();
+  const answers = renderings.map(() => []);
+  for (let i = 0; i < digits; i++) {
+    for (const [r, rendering] of renderings.entries()) {
+      answers[r].push(await draw(page, box, rendering.digits[i]));
+    }
+  }
+  return answers;
+}
+
+// The static page on a plain file server, with its requests and errors recorded.
+async function openStatic() {
   const types = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript",
                   ".wasm": "application/wasm", ".json": "application/json", ".onnx": "application/octet-stream" };
   files = http.createServer((request, response) => {
@@ -74,12 +103,15 @@ async function staticPage(served) {
   const errors = [];
   page.on("pageerror", (error) => errors.push(String(error)));
   await page.goto(`http://127.0.0.1:${files.address().port}/`);
-  const box = await page.locator("#canvas").boundingBox();
+  return { page, requested, errors };
+}
+
+// The static page's answers against the served page's. Returns whether it failed.
+async function judgeStatic({ page, requested, errors }, answers, served) {
   let agree = 0, total = 0;
   const right = renderings.map(() => 0);
-  for (let i = 0; i < digits; i++) {
-    for (const [r, rendering] of renderings.entries()) {
-      const answer = await drawOn(page, box, rendering.digits[i]);
+  for (const [r, rendering] of answers.entries()) {
+    for (const [i, answer] of rendering.entries()) {
       total++;
       if (answer === served[r][i]) agree++;
       if (answer === labels[i]) right[r]++;
@@ -95,38 +127,14 @@ async function staticPage(served) {
   if (errors.length || status) console.log(`static page errors: ${errors.join("; ")} ${status}`);
   return agree < 0.99 * total || api.length > 0 || errors.length > 0;
 }
-let drawOn;
 
 try {
   const page = await browser.newPage({ viewport: { width: 760, height: 520 } });
   await page.goto(url);
-  const box = await page.locator("#canvas").boundingBox();
-
-  // Every drawing's answer on the served page, rendering by rendering.
-  const served = renderings.map(() => []);
-  async function draw(lines, on = page, at = box) {
-    await on.click("#clear");
-    for (const line of lines) {
-      await on.mouse.move(at.x + line[0], at.y + line[1]);
-      await on.mouse.down();
-      for (let k = 2; k < line.length; k += 2) {
-        await on.mouse.move(at.x + line[k], at.y + line[k + 1]);
-      }
-      await on.mouse.up();
-    }
-    await on.waitForFunction(() => document.body.dataset.busy === "0");
-    return Number(await on.locator("#answer").getAttribute("data-top"));
-  }
-
-  drawOn = (on, at, lines) => draw(lines, on, at);
-  const right = renderings.map(() => 0);
-  for (let i = 0; i < digits; i++) {
-    for (const [r, rendering] of renderings.entries()) {
-      const answer = await draw(rendering.digits[i]);
-      served[r].push(answer);
-      if (answer === labels[i]) right[r]++;
-    }
-  }
+  const local = staticDir ? await openStatic() : null;
+  // The two pages are drawn on at the same time (each has its own mouse): the browser test
+  // takes half as long.
+  const [served, answers] = await Promise.all([drawAll(page), local && drawAll(local.page)]);
   // The original tensors, through the same server.
   let original = 0;
   for (let i = 0; i < digits; i++) {
@@ -140,13 +148,14 @@ try {
   }
   console.log(`original 28x28 tensors: ${original}/${digits} right`);
   for (const [r, { name }] of renderings.entries()) {
-    console.log(`drawn, ${name}: ${right[r]}/${digits} right`);
-    if (right[r] < original - digits * 0.07) failed = true;
+    const right = served[r].filter((answer, i) => answer === labels[i]).length;
+    console.log(`drawn, ${name}: ${right}/${digits} right`);
+    if (right < original - digits * 0.07) failed = true;
   }
-  await draw(renderings[0].digits[3]);
+  await draw(page, await page.locator("#canvas").boundingBox(), renderings[0].digits[3]);
   await page.screenshot({ path: screenshot });
   console.log(`screenshot: ${screenshot}`);
-  if (staticDir) failed = (await staticPage(served)) || failed;
+  if (local) failed = (await judgeStatic(local, answers, served)) || failed;
 } finally {
   await browser.close();
   server.kill();
