@@ -12,13 +12,15 @@ fn args(flags: &[&str]) -> TrainArgs {
 }
 
 /// The example files and the preset each must run.
-const EXAMPLES: [(&str, &str); 6] = [
+const EXAMPLES: [(&str, &str); 7] = [
     ("simple_fc", "Preset::simple_fc()"),
     ("simple_cnn", "Preset::simple_cnn()"),
     ("provided_cnn", "Preset::provided_cnn()"),
     ("complex_cnn", "Preset::complex_cnn()"),
     ("complex_mlp", "Preset::complex_mlp("),
     ("complex_cnn_improved", "Preset::complex_cnn_improved()"),
+    // The main job of `bench/gpu.sh`'s binary.
+    ("gpu_bench", "Preset::complex_cnn()"),
 ];
 
 #[test]

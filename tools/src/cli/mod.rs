@@ -1,14 +1,16 @@
 //! Command-line arguments of the examples (clap), so examples stay thin: the flags every example
 //! shares ([`CommonArgs`]), a training example's ([`TrainArgs`]), a suite's ([`SuiteArgs`]), a
-//! trained network's ([`WeightsArgs`]).
+//! trained network's ([`WeightsArgs`]), a speed measurement's ([`ThroughputArgs`]).
 
 mod run;
 mod suite_args;
+mod throughput_args;
 mod train_args;
 mod weights_args;
 
 pub use run::{TestSet, example_main, run_preset, train_preset};
 pub use suite_args::SuiteArgs;
+pub use throughput_args::ThroughputArgs;
 pub use train_args::TrainArgs;
 pub use weights_args::WeightsArgs;
 
