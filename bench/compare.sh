@@ -14,27 +14,19 @@
 #   CARGO_TARGET_DIR=target-avx2 CARGO_FLAGS="--no-default-features --features flex,tui" \
 #   MNIST_LAB_SIMD=avx2 ATEN_CPU_CAPABILITY=avx2 bench/compare.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
-threads=${THREADS:-2}
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
 rounds=${ROUNDS:-3}
 backend=${BACKEND:-flex}
 models=${MODELS:-"simple_fc complex_mlp simple_cnn provided_cnn complex_cnn"}
-data=${MNIST_DIR:-../shared/data/mnist}
-py=reference/pytorch/.venv/bin/python
-if [ ! -x "$py" ]; then
-    echo "error: no PyTorch virtualenv; run reference/pytorch/setup.sh first" >&2
-    exit 1
-fi
-features=""
-[ "$backend" != flex ] && features="--features $backend"
-# shellcheck disable=SC2086 # word splitting of the flags is meant
-cargo build --release --example throughput $features ${CARGO_FLAGS:-} >&2
-bin="${CARGO_TARGET_DIR:-target}/release/examples/throughput"
+features=()
+[ "$backend" != flex ] && features=(--features "$backend")
+bin=$(build_example throughput "${features[@]}")
 
 lines=$(mktemp)
 trap 'rm -f "$lines"' EXIT
 echo "# $(date -u +%F), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), threads=$threads, rounds=$rounds"
-echo "# torch $("$py" -c 'import torch; print(torch.__version__)'), mnist-lab $(git describe --always --dirty 2>/dev/null || echo '?')${CARGO_FLAGS:+ ($CARGO_FLAGS)}${MNIST_LAB_SIMD:+ MNIST_LAB_SIMD=$MNIST_LAB_SIMD}${ATEN_CPU_CAPABILITY:+ ATEN_CPU_CAPABILITY=$ATEN_CPU_CAPABILITY}"
+echo "# torch $("$py" -c 'import torch; print(torch.__version__)'), $(describe_build)${MNIST_LAB_SIMD:+ MNIST_LAB_SIMD=$MNIST_LAB_SIMD}${ATEN_CPU_CAPABILITY:+ ATEN_CPU_CAPABILITY=$ATEN_CPU_CAPABILITY}"
 for model in $models; do
     for _ in $(seq "$rounds"); do
         if [ -n "${BASELINE:-}" ]; then

@@ -11,18 +11,10 @@
 # Environment: THREADS (2), PAIRS (5), MNIST_DIR, CARGO_FLAGS (more flags for the build), and
 # LIMIT_TRAIN (both sides on the first N training images: for a quick check of the script).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-threads=${THREADS:-2}
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
 pairs=${PAIRS:-5}
-data=${MNIST_DIR:-../shared/data/mnist}
-py=reference/pytorch/.venv/bin/python
-if [ ! -x "$py" ]; then
-    echo "error: no PyTorch virtualenv; run reference/pytorch/setup.sh first" >&2
-    exit 1
-fi
-# shellcheck disable=SC2086 # word splitting of the flags is meant
-cargo build --release --example complex_cnn ${CARGO_FLAGS:-} >&2
-bin="${CARGO_TARGET_DIR:-target}/release/examples/complex_cnn"
+bin=$(build_example complex_cnn)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 limit=()
@@ -49,7 +41,7 @@ torch() {
 }
 
 echo "# $(date -u '+%F %H:%M') UTC, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) (family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | xargs), model $(grep -m1 '^model\s' /proc/cpuinfo | cut -d: -f2 | xargs)), threads=$threads, pairs=$pairs${LIMIT_TRAIN:+, LIMIT_TRAIN=$LIMIT_TRAIN}"
-echo "# torch $("$py" -c 'import torch; print(torch.__version__)'), mnist-lab $(git describe --always --dirty 2>/dev/null || echo '?')${CARGO_FLAGS:+ ($CARGO_FLAGS)}"
+echo "# torch $("$py" -c 'import torch; print(torch.__version__)'), $(describe_build)"
 for pair in $(seq "$pairs"); do
     if [ $((pair % 2)) = 1 ]; then
         ours | tee -a "$out/lines"

@@ -12,18 +12,10 @@
 # examples/speedrun to run in the same rounds, for before/after ratios), CARGO_FLAGS (more
 # flags for the build, as bench/compare.sh takes them).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-threads=${THREADS:-2}
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
 seeds=${SEEDS:-"1 2 3"}
-data=${MNIST_DIR:-../shared/data/mnist}
-py=reference/pytorch/.venv/bin/python
-if [ ! -x "$py" ]; then
-    echo "error: no PyTorch virtualenv; run reference/pytorch/setup.sh first" >&2
-    exit 1
-fi
-# shellcheck disable=SC2086 # word splitting of the flags is meant
-cargo build --release --example speedrun ${CARGO_FLAGS:-} >&2
-bin="${CARGO_TARGET_DIR:-target}/release/examples/speedrun"
+bin=$(build_example speedrun)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -36,7 +28,7 @@ timed() {
     echo "$name seed=$seed accuracy=$(echo "$line" | sed 's/^speedrun: \([0-9.]*\)%.*/\1/') $(tail -1 "$out/time")"
 }
 echo "# $(date -u +%F), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), threads=$threads"
-echo "# torch $("$py" -c 'import torch; print(torch.__version__)'), mnist-lab $(git describe --always --dirty 2>/dev/null || echo '?')${CARGO_FLAGS:+ ($CARGO_FLAGS)}"
+echo "# torch $("$py" -c 'import torch; print(torch.__version__)'), $(describe_build)"
 for seed in $seeds; do
     if [ -n "${BASELINE:-}" ]; then
         RAYON_NUM_THREADS=$threads timed baseline "$seed" "$BASELINE" --data-dir "$data" --seed "$seed" --out "$out/base" | tee -a "$out/lines"
