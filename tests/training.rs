@@ -91,7 +91,8 @@ fn the_speedrun_recipe_learns_the_slice_and_validates_on_held_out_training_image
     let stage = &outcome.summary.stages[0];
     println!("speedrun on the slice: {:.2}%", stage.test_accuracy);
     assert_eq!((stage.total, outcome.summary.train_images), (1000, 2000));
-    // 95.00% on the Zen 3 of 2026-12-01; a few images of slack for another CPU's rounding.
+    // 94.90% on the Zen 3 of 2026-12-07 (12 and 24 channels; 95.00% at 24 and 32); a few images
+    // of slack for another CPU's rounding.
     assert!(stage.test_accuracy > 93.0, "{:.2}%", stage.test_accuracy);
     // 16 steps an epoch (2,000 / 128, the last one partial), the rate cycling once over 48.
     let rates: Vec<f64> = outcome.history.iter().map(|r| r.learning_rate).collect();

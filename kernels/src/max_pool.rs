@@ -393,20 +393,76 @@ mod avx512 {
     }
 }
 
-/// The 2x2 gradient rows with AVX2 (8 windows per step, masked at the row's end), for CPUs
-/// without AVX-512 (Zen 3 and older, many laptops). On a 2-core Zen 3 the scalar rows took 15%
-/// of a whole `speedrun` training run (perf). Same results bit for bit as the scalar code:
-/// `_mm256_max_ps(x, y)` is `if x > y { x } else { y }`, as in [`max4`].
+/// The 2x2 gradient rows with AVX2 (8 windows per step), for CPUs without AVX-512 (Zen 3 and
+/// older, many laptops). On a 2-core Zen 3 the scalar rows took 15% of a whole `speedrun`
+/// training run (perf). Same results bit for bit as the scalar code: `_mm256_max_ps(x, y)` is
+/// `if x > y { x } else { y }`, as in [`max4`].
+///
+/// No masked loads or stores: on AMD's Zen 3 `vmaskmovps` stores are microcoded, and a first
+/// version that masked every step (the report's rows are 12 and 5 windows, so most steps were
+/// partial) still took 14.6% of a `speedrun` run there (perf). A row of 8 windows or more ends
+/// with a step over its last 8 windows, overlapping the one before (the overlap is written
+/// twice with the same values); a shorter row goes through an 8-window buffer on the stack.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
 
-    /// A load/store mask of the first `k` of 8 lanes (all of them from 8 on).
+    /// The gradient of 8 whole windows: reads 16 floats at `top` and `bottom` and 8 at `grad`,
+    /// writes 16 at `dx_top` and `dx_bottom`.
+    ///
+    /// # Safety
+    /// The CPU has AVX2; the pointers are valid for those reads and writes.
     #[target_feature(enable = "avx2")]
-    fn first(k: usize) -> __m256i {
-        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        _mm256_cmpgt_epi32(_mm256_set1_epi32(k.min(8) as i32), lanes)
+    #[inline]
+    unsafe fn eight_windows(
+        [top, bottom]: [*const f32; 2],
+        grad: *const f32,
+        [dx_top, dx_bottom]: [*mut f32; 2],
+    ) {
+        // SAFETY: the caller's.
+        unsafe {
+            // The corners of 8 windows, in the window order [0, 1, 4, 5 | 2, 3, 6, 7] that
+            // `shuffle_ps` leaves within its 128-bit halves (and `unpack` undoes below).
+            let corners = |p: *const f32| {
+                let (x, y) = (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)));
+                (
+                    _mm256_shuffle_ps::<0b10_00_10_00>(x, y),
+                    _mm256_shuffle_ps::<0b11_01_11_01>(x, y),
+                )
+            };
+            let ((a, b), (c, d)) = (corners(top), corners(bottom));
+            let m = _mm256_max_ps(_mm256_max_ps(a, b), _mm256_max_ps(c, d));
+            let nan = _mm256_or_ps(
+                _mm256_cmp_ps::<_CMP_UNORD_Q>(a, b),
+                _mm256_cmp_ps::<_CMP_UNORD_Q>(c, d),
+            );
+            let m = _mm256_blendv_ps(m, _mm256_set1_ps(f32::NAN), nan);
+            // The gradients of windows 0..8, put in the same order.
+            let g = _mm256_loadu_ps(grad);
+            let g = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(g)));
+            // A corner holds the maximum, or is a NaN (then `m` is NaN too).
+            let hit = |v: __m256| {
+                _mm256_or_ps(
+                    _mm256_cmp_ps::<_CMP_EQ_OQ>(v, m),
+                    _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v),
+                )
+            };
+            let (ha, hb, hc) = (hit(a), hit(b), hit(c));
+            let (ab, abc) = (_mm256_or_ps(ha, hb), _mm256_or_ps(_mm256_or_ps(ha, hb), hc));
+            let ones = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+            let wins = [
+                ha,
+                _mm256_andnot_ps(ha, hb),
+                _mm256_andnot_ps(ab, hc),
+                _mm256_andnot_ps(abc, ones),
+            ];
+            let [ga, gb, gc, gd] = wins.map(|w| _mm256_and_ps(w, g));
+            for (p, (x, y)) in [(dx_top, (ga, gb)), (dx_bottom, (gc, gd))] {
+                _mm256_storeu_ps(p, _mm256_unpacklo_ps(x, y));
+                _mm256_storeu_ps(p.add(8), _mm256_unpackhi_ps(x, y));
+            }
+        }
     }
 
     /// [`super::unpool_row_2x2`] (the gradient of the first `2 * grad.len()` values of each row).
@@ -421,55 +477,43 @@ mod avx2 {
     ) {
         let n = grad.len();
         super::check_rows([top, bottom], n, [&*dx_top, &*dx_bottom]);
-        let ones = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
-        for at in (0..n).step_by(8) {
-            let windows = n - at;
-            let (lo, hi) = (first(2 * windows), first((2 * windows).saturating_sub(8)));
-            // SAFETY: the masks keep loads and stores within the windows `at..n` (checked
-            // above); masked-off lanes are neither read nor written.
+        if n >= 8 {
+            // Steps at 0, 8, 16, ... and a last one at n - 8 (overlapping when 8 does not
+            // divide n).
+            let starts = (0..n - 7)
+                .step_by(8)
+                .chain((!n.is_multiple_of(8)).then_some(n - 8));
+            for at in starts {
+                // SAFETY: windows `at..at + 8` lie within the `n` windows whose `2n` values
+                // the rows hold (checked above), and `at + 8 <= n` values of `grad`.
+                unsafe {
+                    eight_windows(
+                        [top.as_ptr().add(2 * at), bottom.as_ptr().add(2 * at)],
+                        grad.as_ptr().add(at),
+                        [&mut *dx_top, &mut *dx_bottom]
+                            .map(|row| row.as_mut_ptr().add(2 * at).cast()),
+                    )
+                }
+            }
+        } else if n > 0 {
+            let mut rows = [[0.0f32; 16]; 2];
+            let mut g = [0.0f32; 8];
+            rows[0][..2 * n].copy_from_slice(&top[..2 * n]);
+            rows[1][..2 * n].copy_from_slice(&bottom[..2 * n]);
+            g[..n].copy_from_slice(grad);
+            let mut dx = [[0.0f32; 16]; 2];
+            let [dx0, dx1] = &mut dx;
+            // SAFETY: the buffers hold 16, 16, 8, 16 and 16 floats.
             unsafe {
-                // The corners of 8 windows, in the window order [0, 1, 4, 5 | 2, 3, 6, 7] that
-                // `shuffle_ps` leaves within its 128-bit halves (and `unpack` undoes below).
-                let corners = |row: &[f32]| {
-                    let p = row.as_ptr().add(2 * at);
-                    let x = _mm256_maskload_ps(p, lo);
-                    let y = _mm256_maskload_ps(p.wrapping_add(8), hi);
-                    (
-                        _mm256_shuffle_ps::<0b10_00_10_00>(x, y),
-                        _mm256_shuffle_ps::<0b11_01_11_01>(x, y),
-                    )
-                };
-                let ((a, b), (c, d)) = (corners(top), corners(bottom));
-                let m = _mm256_max_ps(_mm256_max_ps(a, b), _mm256_max_ps(c, d));
-                let nan = _mm256_or_ps(
-                    _mm256_cmp_ps::<_CMP_UNORD_Q>(a, b),
-                    _mm256_cmp_ps::<_CMP_UNORD_Q>(c, d),
-                );
-                let m = _mm256_blendv_ps(m, _mm256_set1_ps(f32::NAN), nan);
-                // The gradients of windows 0..8, put in the same order.
-                let g = _mm256_maskload_ps(grad.as_ptr().add(at), first(windows));
-                let g =
-                    _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(g)));
-                // A corner holds the maximum, or is a NaN (then `m` is NaN too).
-                let hit = |v: __m256| {
-                    _mm256_or_ps(
-                        _mm256_cmp_ps::<_CMP_EQ_OQ>(v, m),
-                        _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v),
-                    )
-                };
-                let (ha, hb, hc) = (hit(a), hit(b), hit(c));
-                let (ab, abc) = (_mm256_or_ps(ha, hb), _mm256_or_ps(_mm256_or_ps(ha, hb), hc));
-                let wins = [
-                    ha,
-                    _mm256_andnot_ps(ha, hb),
-                    _mm256_andnot_ps(ab, hc),
-                    _mm256_andnot_ps(abc, ones),
-                ];
-                let [ga, gb, gc, gd] = wins.map(|w| _mm256_and_ps(w, g));
-                for (row, (x, y)) in [(&mut *dx_top, (ga, gb)), (&mut *dx_bottom, (gc, gd))] {
-                    let p = row.as_mut_ptr().add(2 * at).cast::<f32>();
-                    _mm256_maskstore_ps(p, lo, _mm256_unpacklo_ps(x, y));
-                    _mm256_maskstore_ps(p.wrapping_add(8), hi, _mm256_unpackhi_ps(x, y));
+                eight_windows(
+                    [rows[0].as_ptr(), rows[1].as_ptr()],
+                    g.as_ptr(),
+                    [dx0.as_mut_ptr(), dx1.as_mut_ptr()],
+                )
+            };
+            for (row, values) in [(dx_top, dx[0]), (dx_bottom, dx[1])] {
+                for (d, v) in row[..2 * n].iter_mut().zip(values) {
+                    d.write(v);
                 }
             }
         }

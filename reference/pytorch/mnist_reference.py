@@ -151,20 +151,20 @@ class ComplexCNN(nn.Module):
 
 
 class SpeedrunCNN(nn.Module):
-    """mnist-lab's `Preset::speedrun` network: the provided CNN widened (24 then 32 channels,
-    kernels 5 and 3, hidden 256) and without dropout; pooling before the ReLU, as there."""
+    """mnist-lab's `Preset::speedrun` network: the provided CNN with 12 then 24 channels,
+    kernels 5 and 3, hidden 256, and without dropout; pooling before the ReLU, as there."""
 
     def __init__(self):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 24, kernel_size=5)
-        self.conv2 = nn.Conv2d(24, 32, kernel_size=3)
-        self.fc1 = nn.Linear(800, 256)
+        self.conv1 = nn.Conv2d(1, 12, kernel_size=5)
+        self.conv2 = nn.Conv2d(12, 24, kernel_size=3)
+        self.fc1 = nn.Linear(600, 256)
         self.fc2 = nn.Linear(256, 10)
 
     def forward(self, x):
         x = F.relu(F.max_pool2d(self.conv1(x), 2))
         x = F.relu(F.max_pool2d(self.conv2(x), 2))
-        x = F.relu(self.fc1(x.view(-1, 800)))
+        x = F.relu(self.fc1(x.view(-1, 600)))
         return F.log_softmax(self.fc2(x), dim=1)
 
 
