@@ -400,7 +400,7 @@ mod avx512 {
 ///
 /// No masked loads or stores: on AMD's Zen 3 `vmaskmovps` stores are microcoded, and a first
 /// version that masked every step (the report's rows are 12 and 5 windows, so most steps were
-/// partial) still took 14.6% of a `speedrun` run there (perf). A row of 8 windows or more ends
+/// partial) still took 14.9% of a `speedrun` run there (perf). A row of 8 windows or more ends
 /// with a step over its last 8 windows, overlapping the one before (the overlap is written
 /// twice with the same values); a shorter row goes through an 8-window buffer on the stack.
 #[cfg(target_arch = "x86_64")]
