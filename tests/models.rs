@@ -1,4 +1,4 @@
-//! The five networks: exact parameter counts, output shapes and values on every compiled
+//! The six networks: exact parameter counts, output shapes and values on every compiled
 //! backend, and the same outputs from the same weights across backends.
 
 mod common;
@@ -19,6 +19,8 @@ fn parameter_counts_are_exact() {
         (ModelKind::ProvidedCnn, 21_840, 21_840),
         // PyTorch counts 1,797,642; burn's num_params adds 1,856 batch-norm running statistics.
         (ModelKind::ComplexCnn, 1_797_642, 1_799_498),
+        // Simard et al.'s 784-800-10 (their paper rounds it to "800 hidden units").
+        (ModelKind::Mlp, 636_010, 636_010),
     ];
     for (kind, trainable, total) in expected {
         let model = kind.init(&device);
@@ -47,7 +49,7 @@ fn model_names_parse_and_unknown_names_list_the_choices() {
     );
     let err = "resnet".parse::<ModelKind>().unwrap_err().to_string();
     assert!(
-        err.contains("simple_fc, complex_mlp, simple_cnn, provided_cnn, complex_cnn"),
+        err.contains("simple_fc, complex_mlp, simple_cnn, provided_cnn, complex_cnn, mlp"),
         "{err}"
     );
 }
@@ -85,6 +87,7 @@ fn models_for(kind: BackendKind) -> Vec<ModelKind> {
                 ModelKind::ComplexMlp,
                 ModelKind::SimpleCnn,
                 ModelKind::ProvidedCnn,
+                ModelKind::Mlp,
             ]
         }
         _ => ModelKind::ALL.to_vec(),
@@ -161,4 +164,30 @@ fn dropout_is_off_in_inference_unless_the_report_quirk_is_asked_for() {
     let a = outputs(&train_model, x.clone());
     let b = outputs(&train_model, x);
     assert!(common::max_abs_diff(&a, &b) > 1e-3);
+}
+
+#[test]
+fn the_mlp_takes_any_list_of_widths_and_refuses_a_width_of_zero() {
+    use mnist_lab::model::{MlpConfig, ModelConfig};
+    let device = Device::flex();
+    // No hidden layer: the one-layer network, with the simple FC's parameters.
+    let one_layer = ModelConfig::Mlp(MlpConfig::new().with_hidden(vec![])).init(&device);
+    assert_eq!(one_layer.param_counts().trainable, 7_850);
+    let lecun = ModelConfig::Mlp(MlpConfig::new().with_hidden(vec![500, 150])).init(&device);
+    let shapes: Vec<Vec<usize>> = lecun
+        .layers(real_images(2, &device))
+        .iter()
+        .map(|l| l.shape.clone())
+        .collect();
+    assert_eq!(shapes, [vec![784], vec![500], vec![150], vec![10]]);
+    assert_log_probs(&lecun.forward(real_images(3, &device)), "500+150");
+
+    let zero = ModelConfig::Mlp(MlpConfig::new().with_hidden(vec![500, 0]));
+    let problem = zero.problem().unwrap();
+    assert!(problem.contains("hidden [500, 0] holds a 0"), "{problem}");
+    let dropout = ModelConfig::Mlp(MlpConfig::new().with_dropout(1.0));
+    assert!(
+        dropout.problem().unwrap().contains("dropout 1"),
+        "{dropout:?}"
+    );
 }

@@ -212,3 +212,61 @@ fn resume_without_an_epoch_means_the_newest_checkpoint() {
     assert_eq!(args(&["--resume"]).resume(), Some(Resume::Latest));
     assert_eq!(args(&["--resume", "3"]).resume(), Some(Resume::Epoch(3)));
 }
+
+#[test]
+fn each_benchmark_row_is_one_recipe_of_the_mlp_and_the_example_defines_none() {
+    use mnist_lab::model::{ModelConfig, ModelKind};
+    use mnist_lab_tools::experiment::BenchmarkRow;
+    let mut names = vec![];
+    for row in BenchmarkRow::ALL {
+        let preset = row.preset();
+        assert_eq!(preset.name, row.name());
+        assert_eq!(preset.model.kind(), ModelKind::Mlp, "{row}");
+        let ModelConfig::Mlp(mlp) = &preset.model else {
+            unreachable!()
+        };
+        let widths: &[usize] = if row == BenchmarkRow::Mlp500_150 {
+            &[500, 150]
+        } else {
+            &[800]
+        };
+        assert_eq!(mlp.hidden, widths, "{row}");
+        // The recipe runs as it is.
+        let config = args(&[]).config(&preset).unwrap();
+        let augmentation = config.augmentation;
+        match row {
+            BenchmarkRow::Mlp800Affine => {
+                assert_eq!(augmentation, Some(Augmentation::default()))
+            }
+            BenchmarkRow::Mlp800Elastic => assert_eq!(
+                augmentation,
+                Some(Augmentation {
+                    elastic: Some(Elastic::SIMARD),
+                    ..Augmentation::NONE
+                })
+            ),
+            _ => assert_eq!(augmentation, None, "{row}"),
+        }
+        assert!(row.published_error() > 0.0 && !row.source().is_empty());
+        names.push(row.name());
+    }
+    names.dedup();
+    assert_eq!(names.len(), BenchmarkRow::ALL.len());
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/benchmark_table.rs"
+    ))
+    .unwrap();
+    assert!(source.contains("row.preset()"));
+    for second in [
+        "Preset {",
+        "Config::new()",
+        "parse_stages(",
+        "TrainingStage::new(",
+    ] {
+        assert!(
+            !source.contains(second),
+            "benchmark_table redefines {second}"
+        );
+    }
+}

@@ -120,3 +120,41 @@ fn the_speedrun_recipe_learns_the_slice_and_validates_on_held_out_training_image
     assert_eq!((summary.train_images, summary.test_images), (1500, 500));
     assert_eq!(held_out.history.len(), 12); // ceil(1,500 / 128)
 }
+
+#[test]
+fn the_benchmark_tables_mlp_rows_learn_the_slice() {
+    use mnist_lab_tools::cli::TrainArgs;
+    use mnist_lab_tools::cli::train_preset;
+    use mnist_lab_tools::experiment::BenchmarkRow;
+    let _serial = common::serial();
+    let slice = common::slice_dir();
+    let run = |row: BenchmarkRow, extra: &[&str]| {
+        let out = tempfile::tempdir().unwrap();
+        let mut line = vec!["benchmark_table", "--data-dir", slice.to_str().unwrap()];
+        line.extend(["--out", out.path().to_str().unwrap()]);
+        line.extend(extra);
+        let (outcome, _) = train_preset(&row.preset(), &TrainArgs::try_parse_from(line).unwrap())
+            .unwrap_or_else(|e| panic!("{row}: {e}"));
+        let config = std::fs::read_to_string(out.path().join("config.json")).unwrap();
+        let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+        (outcome, config)
+    };
+    // LeCun et al.'s 500 + 150, five epochs of its recipe on the 2,000 slice images.
+    let (outcome, config) = run(BenchmarkRow::Mlp500_150, &["--epochs", "5"]);
+    let stage = &outcome.summary.stages[0];
+    println!("mlp-500-150 on the slice: {:.2}%", stage.test_accuracy);
+    assert_eq!(outcome.summary.params, 785 * 500 + 501 * 150 + 151 * 10);
+    // 88.00% on the Zen 3 of 2026-12-07; a few images of slack for another CPU's rounding.
+    assert!(stage.test_accuracy > 85.0, "{:.2}%", stage.test_accuracy);
+    assert_eq!(
+        config["model"]["mlp"]["hidden"],
+        serde_json::json!([500, 150])
+    );
+    // Simard et al.'s 800 with elastic distortions: the distortions are part of the recipe.
+    let (elastic, config) = run(BenchmarkRow::Mlp800Elastic, &["--epochs", "2"]);
+    let stage = &elastic.summary.stages[0];
+    println!("mlp-800-elastic on the slice: {:.2}%", stage.test_accuracy);
+    // 82.20% on the same host (two epochs of distorted digits).
+    assert!(stage.test_accuracy > 80.0, "{:.2}%", stage.test_accuracy);
+    assert_eq!(config["augmentation"]["elastic"]["sigma"], 4.0, "{config}");
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch twin of mnist-lab, for comparison only (the crate never needs Python).
 
-The report's five networks with the report's attribute names, the same data (IDX files, raw or
+The report's five networks with the report's attribute names, the benchmark table's MLP, the same data (IDX files, raw or
 gzipped), normalization (0.1307, 0.3081), batch sizes (50 train, reshuffled each epoch; 100 test),
 SGD momentum 0.9 (dampening 0) and stages as the Rust examples.
 
@@ -168,6 +168,23 @@ class SpeedrunCNN(nn.Module):
         return F.log_softmax(self.fc2(x), dim=1)
 
 
+class MLP(nn.Module):
+    """mnist-lab's `Mlp` (the MNIST benchmark table's networks): ReLU hidden layers of any
+    widths, Simard et al.'s 800 by default, in an nn.ModuleList named `layers`."""
+
+    def __init__(self, hidden=(800,), dropout=0.0):
+        super().__init__()
+        widths = [784, *hidden, 10]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
+        self.dropout = dropout
+
+    def forward(self, x):
+        x = x.view(-1, 784)
+        for layer in self.layers[:-1]:
+            x = F.dropout(F.relu(layer(x)), self.dropout, training=self.training)
+        return F.log_softmax(self.layers[-1](x), dim=1)
+
+
 MODELS = {
     "simple_fc": SimpleFC,
     "complex_mlp": ComplexMLP,
@@ -175,6 +192,7 @@ MODELS = {
     "provided_cnn": ProvidedCNN,
     "complex_cnn": ComplexCNN,
     "speedrun": SpeedrunCNN,
+    "mlp": MLP,
 }
 
 

@@ -149,24 +149,30 @@ pub fn gaussian_kernel(sigma: f32) -> Vec<f32> {
 /// image the field is mirrored (`d c b a | a b c d`, scipy's `reflect`), so a border pixel's
 /// displacement is as large as an inner one's.
 fn smooth(field: &[[f32; 2]], side: usize, kernel: &[f32]) -> Vec<[f32; 2]> {
-    let radius = (kernel.len() / 2) as i64;
-    let pass = |input: &[[f32; 2]], along_rows: bool| -> Vec<[f32; 2]> {
+    let radius = kernel.len() / 2;
+    // Each row (then column) is copied once into `line` with its mirrored margins, so the
+    // taps read straight through it; the sums are the same, in the same order.
+    let mut line = vec![[0.0f32; 2]; side + 2 * radius];
+    let mut pass = |input: &[[f32; 2]], along_rows: bool| -> Vec<[f32; 2]> {
+        let at = |a: usize, b: usize| {
+            if along_rows {
+                a * side + b
+            } else {
+                b * side + a
+            }
+        };
         let mut out = vec![[0.0f32; 2]; side * side];
-        for row in 0..side {
-            for col in 0..side {
+        for a in 0..side {
+            for (i, slot) in line.iter_mut().enumerate() {
+                *slot = input[at(a, reflect(i as i64 - radius as i64, side))];
+            }
+            for b in 0..side {
                 let mut sum = [0.0f32; 2];
-                for (k, w) in kernel.iter().enumerate() {
-                    let shift = k as i64 - radius;
-                    let (r, c) = if along_rows {
-                        (row, reflect(col as i64 + shift, side))
-                    } else {
-                        (reflect(row as i64 + shift, side), col)
-                    };
-                    let v = input[r * side + c];
+                for (w, v) in kernel.iter().zip(&line[b..]) {
                     sum[0] += w * v[0];
                     sum[1] += w * v[1];
                 }
-                out[row * side + col] = sum;
+                out[at(a, b)] = sum;
             }
         }
         out

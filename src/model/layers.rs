@@ -18,7 +18,7 @@ use burn::nn::BatchNorm;
 use burn::tensor::Tensor;
 use burn::tensor::activation::{log_softmax, relu};
 
-use super::{ComplexCnn, ComplexMlp, Model, ProvidedCnn, SimpleCnn, SimpleFc};
+use super::{ComplexCnn, ComplexMlp, Mlp, Model, ProvidedCnn, SimpleCnn, SimpleFc};
 
 /// One layer (or a layer with the activation and normalization right after it) applied to the
 /// first image of a batch.
@@ -100,6 +100,7 @@ impl Model {
             Self::SimpleCnn(m) => m.layers(images),
             Self::ProvidedCnn(m) => m.layers(images),
             Self::ComplexCnn(m) => m.layers(images),
+            Self::Mlp(m) => m.layers(images),
         }
     }
 }
@@ -136,6 +137,38 @@ impl ComplexMlp {
         let x = log_softmax(self.fc3.forward(x), 1);
         let p = self.fc3.num_params();
         t.push("fc3 + log_softmax", linear_op(&self.fc3), p, &x);
+        t.0
+    }
+}
+
+impl Mlp {
+    /// See [`Model::layers`] (dropout is left out: it is off in inference).
+    pub fn layers(&self, images: Tensor<4>) -> Vec<LayerOutput> {
+        let mut t = Trace(vec![]);
+        let mut x: Tensor<2> = images.flatten(1, 3);
+        t.push("flatten", "Flatten".into(), 0, &x);
+        let last = self.layers.len().saturating_sub(1);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let p = layer.num_params();
+            x = layer.forward(x);
+            if i == last {
+                x = log_softmax(x, 1);
+                t.push(
+                    &format!("layers.{i} + log_softmax"),
+                    linear_op(layer),
+                    p,
+                    &x,
+                );
+            } else {
+                x = relu(x);
+                t.push(
+                    &format!("layers.{i} + relu"),
+                    linear_op(layer) + " + ReLU",
+                    p,
+                    &x,
+                );
+            }
+        }
         t.0
     }
 }

@@ -1,6 +1,7 @@
-//! The five networks of the report, each `XConfig` -> `init(&device)` -> module with `forward`
-//! returning log-probabilities `[B, classes]`; [`ModelConfig`] holds one network's config (as
-//! data, in `config.json`) and builds a [`Model`], any of the five picked at run time.
+//! The five networks of the report and the multilayer perceptron of the MNIST benchmark table
+//! ([`Mlp`]), each `XConfig` -> `init(&device)` -> module with `forward` returning
+//! log-probabilities `[B, classes]`; [`ModelConfig`] holds one network's config (as data, in
+//! `config.json`) and builds a [`Model`], any of the six picked at run time.
 //!
 //! Every network implements burn-train's `TrainStep` and `InferenceStep` on an [`ImageBatch`],
 //! so it trains under our [`Trainer`](crate::train::Trainer) and under burn's `Learner` alike;
@@ -10,6 +11,7 @@ mod activation;
 pub mod complex_cnn;
 pub mod complex_mlp;
 pub mod layers;
+pub mod mlp;
 pub mod provided_cnn;
 pub mod simple_cnn;
 pub mod simple_fc;
@@ -31,11 +33,12 @@ pub use activation::log_softmax;
 pub use complex_cnn::{ComplexCnn, ComplexCnnConfig};
 pub use complex_mlp::{ComplexMlp, ComplexMlpConfig};
 pub use layers::LayerOutput;
+pub use mlp::{Mlp, MlpConfig};
 pub use provided_cnn::{ProvidedCnn, ProvidedCnnConfig};
 pub use simple_cnn::{SimpleCnn, SimpleCnnConfig};
 pub use simple_fc::{SimpleFc, SimpleFcConfig};
 
-/// Which of the five networks.
+/// Which of the six networks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
@@ -49,9 +52,11 @@ pub enum ModelKind {
     ProvidedCnn,
     /// [`ComplexCnn`]: three convs, three linear layers, batch norm.
     ComplexCnn,
+    /// [`Mlp`]: any list of hidden widths (the MNIST benchmark table's networks).
+    Mlp,
 }
 
-/// A name that is not one of the five models.
+/// A name that is not one of the six models.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown model `{name}`: expected one of {}", ModelKind::names().join(", "))]
 pub struct UnknownModel {
@@ -60,16 +65,17 @@ pub struct UnknownModel {
 }
 
 impl ModelKind {
-    /// All five, from the smallest.
-    pub const ALL: [ModelKind; 5] = [
+    /// All six: the report's five from the smallest, then the benchmark table's MLP.
+    pub const ALL: [ModelKind; 6] = [
         Self::SimpleFc,
         Self::ComplexMlp,
         Self::SimpleCnn,
         Self::ProvidedCnn,
         Self::ComplexCnn,
+        Self::Mlp,
     ];
     /// The names [`FromStr`] accepts (`-` works for `_` too), from [`name`](Self::name).
-    pub fn names() -> [&'static str; 5] {
+    pub fn names() -> [&'static str; 6] {
         Self::ALL.map(Self::name)
     }
 
@@ -81,6 +87,7 @@ impl ModelKind {
             Self::SimpleCnn => "simple_cnn",
             Self::ProvidedCnn => "provided_cnn",
             Self::ComplexCnn => "complex_cnn",
+            Self::Mlp => "mlp",
         }
     }
 
@@ -89,7 +96,8 @@ impl ModelKind {
         self.config().init(device)
     }
 
-    /// This network's default configuration (the report's).
+    /// This network's default configuration (the report's; the MLP's is Simard et al.'s 800
+    /// hidden units).
     pub fn config(self) -> ModelConfig {
         match self {
             Self::SimpleFc => ModelConfig::SimpleFc(SimpleFcConfig::new()),
@@ -97,11 +105,12 @@ impl ModelKind {
             Self::SimpleCnn => ModelConfig::SimpleCnn(SimpleCnnConfig::new()),
             Self::ProvidedCnn => ModelConfig::ProvidedCnn(ProvidedCnnConfig::new()),
             Self::ComplexCnn => ModelConfig::ComplexCnn(ComplexCnnConfig::new()),
+            Self::Mlp => ModelConfig::Mlp(MlpConfig::new()),
         }
     }
 }
 
-/// One of the five networks with its hyperparameters, as data: what `config.json` holds under
+/// One of the six networks with its hyperparameters, as data: what `config.json` holds under
 /// `model` (`{"complex_cnn": {"dropout": 0.5, ...}}`).
 ///
 /// ```
@@ -125,6 +134,8 @@ pub enum ModelConfig {
     ProvidedCnn(ProvidedCnnConfig),
     /// See [`ComplexCnnConfig`].
     ComplexCnn(ComplexCnnConfig),
+    /// See [`MlpConfig`].
+    Mlp(MlpConfig),
 }
 
 impl ModelConfig {
@@ -136,6 +147,7 @@ impl ModelConfig {
             Self::SimpleCnn(_) => ModelKind::SimpleCnn,
             Self::ProvidedCnn(_) => ModelKind::ProvidedCnn,
             Self::ComplexCnn(_) => ModelKind::ComplexCnn,
+            Self::Mlp(_) => ModelKind::Mlp,
         }
     }
 
@@ -156,6 +168,7 @@ impl ModelConfig {
             Self::SimpleCnn(m) => (m.input, m.num_classes),
             Self::ProvidedCnn(m) => (m.input, m.num_classes),
             Self::ComplexCnn(m) => (m.input, m.num_classes),
+            Self::Mlp(m) => (m.input, m.num_classes),
         };
         let zero = |name: &str, values: &[usize]| {
             values.contains(&0).then(|| {
@@ -202,6 +215,7 @@ impl ModelConfig {
                     .or_else(|| zero("hidden", &m.hidden))
                     .or_else(|| dropout(m.dropout))
                     .or_else(|| no_pixels((h / 4) * (w / 4), "two poolings".into())),
+                Self::Mlp(m) => zero("hidden", &m.hidden).or_else(|| dropout(m.dropout)),
             })
     }
 
@@ -213,6 +227,7 @@ impl ModelConfig {
             Self::SimpleCnn(c) => Model::SimpleCnn(c.init(device)),
             Self::ProvidedCnn(c) => Model::ProvidedCnn(c.init(device)),
             Self::ComplexCnn(c) => Model::ComplexCnn(c.init(device)),
+            Self::Mlp(c) => Model::Mlp(c.init(device)),
         }
     }
 }
@@ -262,7 +277,7 @@ impl FromStr for ModelKind {
     }
 }
 
-/// Any of the five networks, chosen at run time.
+/// Any of the six networks, chosen at run time.
 #[derive(Module, Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum Model {
@@ -276,6 +291,8 @@ pub enum Model {
     ProvidedCnn(ProvidedCnn),
     /// See [`ComplexCnn`].
     ComplexCnn(ComplexCnn),
+    /// See [`Mlp`].
+    Mlp(Mlp),
 }
 
 /// Parameter counts, PyTorch's way and burn's way.
@@ -296,6 +313,7 @@ impl Model {
             Self::SimpleCnn(_) => ModelKind::SimpleCnn,
             Self::ProvidedCnn(_) => ModelKind::ProvidedCnn,
             Self::ComplexCnn(_) => ModelKind::ComplexCnn,
+            Self::Mlp(_) => ModelKind::Mlp,
         }
     }
 
@@ -307,6 +325,7 @@ impl Model {
             Self::SimpleCnn(m) => m.forward(images),
             Self::ProvidedCnn(m) => m.forward(images),
             Self::ComplexCnn(m) => m.forward(images),
+            Self::Mlp(m) => m.forward(images),
         }
     }
 
@@ -332,6 +351,7 @@ impl Model {
             Self::SimpleCnn(m) => m.to_string(),
             Self::ProvidedCnn(m) => m.to_string(),
             Self::ComplexCnn(m) => m.to_string(),
+            Self::Mlp(m) => m.to_string(),
         };
         let mut out = format!(
             "{}\n{tree}\ntrainable parameters: {}\n",
@@ -379,5 +399,6 @@ image_classifier_steps!(
     ComplexMlp,
     SimpleCnn,
     ProvidedCnn,
-    ComplexCnn
+    ComplexCnn,
+    Mlp
 );

@@ -1,6 +1,7 @@
 //! The report's experiments as presets: what each recipe is ([`Preset`], [`RunConfig`]), and
 //! the output every training example shares ([`report_run`]); their command line is `cli`'s.
 
+pub mod benchmark;
 pub mod pictures;
 mod reference;
 pub mod reproduce;
@@ -8,6 +9,7 @@ pub mod reproduce;
 pub mod suite;
 pub mod throughput;
 
+pub use benchmark::BenchmarkRow;
 pub use mnist_lab::train::RunConfig;
 pub use reference::{PYTORCH_SOURCE, Reference};
 
