@@ -18,11 +18,12 @@ use mnist_lab::{Model, ModelKind};
 // `kind.init(..)` (dropout at test time is off by default) throughout.
 
 /// The four models committed in both formats (the complex CNN only as .pt, to keep fixtures small).
-const WITH_SAFETENSORS: [ModelKind; 4] = [
+const WITH_SAFETENSORS: [ModelKind; 5] = [
     ModelKind::SimpleFc,
     ModelKind::ComplexMlp,
     ModelKind::SimpleCnn,
     ModelKind::ProvidedCnn,
+    ModelKind::ConvNet,
 ];
 
 fn fixture(name: &str) -> PathBuf {

@@ -1,4 +1,4 @@
-//! The six networks: exact parameter counts, output shapes and values on every compiled
+//! The seven networks: exact parameter counts, output shapes and values on every compiled
 //! backend, and the same outputs from the same weights across backends.
 
 mod common;
@@ -21,6 +21,8 @@ fn parameter_counts_are_exact() {
         (ModelKind::ComplexCnn, 1_797_642, 1_799_498),
         // Simard et al.'s 784-800-10 (their paper rounds it to "800 hidden units").
         (ModelKind::Mlp, 636_010, 636_010),
+        // LeNet-5's layout: 156 + 2,416 + 48,120 + 10,164 + 850.
+        (ModelKind::ConvNet, 61_706, 61_706),
     ];
     for (kind, trainable, total) in expected {
         let model = kind.init(&device);
@@ -49,7 +51,9 @@ fn model_names_parse_and_unknown_names_list_the_choices() {
     );
     let err = "resnet".parse::<ModelKind>().unwrap_err().to_string();
     assert!(
-        err.contains("simple_fc, complex_mlp, simple_cnn, provided_cnn, complex_cnn, mlp"),
+        err.contains(
+            "simple_fc, complex_mlp, simple_cnn, provided_cnn, complex_cnn, mlp, conv_net"
+        ),
         "{err}"
     );
 }
@@ -78,7 +82,8 @@ fn assert_log_probs(log_probs: &Tensor<2>, what: &str) {
     }
 }
 
-/// Models small enough to compile quickly on lavapipe; the complex CNN runs on the CPU backends.
+/// Models small enough to compile quickly on lavapipe; the complex CNN and the conv net (its
+/// padded convolutions are more kernels to compile there) run on the CPU backends.
 fn models_for(kind: BackendKind) -> Vec<ModelKind> {
     match kind {
         BackendKind::Wgpu | BackendKind::Vulkan => {
@@ -190,4 +195,59 @@ fn the_mlp_takes_any_list_of_widths_and_refuses_a_width_of_zero() {
         dropout.problem().unwrap().contains("dropout 1"),
         "{dropout:?}"
     );
+}
+
+#[test]
+fn the_conv_net_takes_its_layers_as_data_and_refuses_layers_that_leave_no_pixel() {
+    use mnist_lab::model::{Activation, ConvLayerConfig, ConvNetConfig, ModelConfig};
+    let devices = common::compiled_devices();
+    let (_, flex) = &devices[0];
+    // Simard et al.'s network with tanh: strides, padding, no pooling.
+    let config = ModelConfig::ConvNet(ConvNetConfig::simard().with_activation(Activation::Tanh));
+    assert_eq!(config.problem(), None);
+    flex.seed(3);
+    let simard = config.init(flex);
+    assert_eq!(simard.param_counts().trainable, 132_540);
+    let images = real_images(3, flex);
+    let layers = simard.layers(images.clone());
+    let shapes: Vec<Vec<usize>> = layers.iter().map(|l| l.shape.clone()).collect();
+    assert_eq!(
+        shapes,
+        [
+            vec![5, 13, 13],
+            vec![50, 5, 5],
+            vec![1250],
+            vec![100],
+            vec![10]
+        ]
+    );
+    assert!(layers[0].op.contains("stride 2, padding 1") && layers[0].op.ends_with("Tanh"));
+    let out = simard.forward(images);
+    assert_log_probs(&out, "simard");
+    let first = out.narrow(0, 0, 1).into_data().try_to_vec::<f32>().unwrap();
+    assert!(common::max_abs_diff(&first, &layers[4].values) < 1e-4);
+    // The same weights give the same outputs on the other CPU backend (burn's own convs there).
+    let reference = outputs(&simard, real_images(8, flex));
+    for (backend, device) in devices.iter().skip(1) {
+        if matches!(backend, BackendKind::NdArray) {
+            let model = config
+                .init(device)
+                .load_record(simard.clone().into_record());
+            let diff = common::max_abs_diff(&reference, &outputs(&model, real_images(8, device)));
+            assert!(diff < 1e-4, "simard: flex vs {backend} differ by {diff}");
+        }
+    }
+
+    let too_deep = ModelConfig::ConvNet(
+        ConvNetConfig::new().with_convs(vec![ConvLayerConfig::new(8, 5).with_pool(Some(2)); 4]),
+    );
+    let problem = too_deep.problem().unwrap();
+    assert!(
+        problem.contains("leave no pixel of a 28x28 input"),
+        "{problem}"
+    );
+    let zero_stride = ModelConfig::ConvNet(
+        ConvNetConfig::new().with_convs(vec![ConvLayerConfig::new(8, 5).with_stride(0)]),
+    );
+    assert!(zero_stride.problem().unwrap().contains("holds a 0"));
 }

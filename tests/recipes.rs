@@ -270,3 +270,58 @@ fn each_benchmark_row_is_one_recipe_of_the_mlp_and_the_example_defines_none() {
         );
     }
 }
+
+#[test]
+fn the_benchmark_record_keeps_each_rows_latest_runs_and_refuses_what_it_cannot_read() {
+    use mnist_lab_tools::experiment::BenchmarkRow;
+    use mnist_lab_tools::experiment::benchmark::{
+        RecordError, RowRecord, RowRun, read_record, record_row, render_markdown,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results").join("table.json");
+    let record = |wrong: &[usize]| RowRecord {
+        host: "a host".into(),
+        date: "2026-12-07".into(),
+        command: "cargo run --release --example benchmark_table -- --row mlp-800".into(),
+        runs: wrong
+            .iter()
+            .enumerate()
+            .map(|(i, &wrong)| RowRun {
+                seed: i as u64 + 1,
+                wrong,
+                total: 10_000,
+                seconds: 90.0,
+            })
+            .collect(),
+    };
+    assert!(read_record(&path).unwrap().is_empty());
+    record_row(&path, BenchmarkRow::Mlp800, record(&[170, 180, 190])).unwrap();
+    let md = record_row(&path, BenchmarkRow::Mlp500_150, record(&[150])).unwrap();
+    // A row run again replaces its old runs; the other row stays.
+    let md_again = record_row(&path, BenchmarkRow::Mlp800, record(&[160, 160, 163])).unwrap();
+    assert_ne!(md, md_again);
+    let table = read_record(&path).unwrap();
+    assert_eq!(table.len(), 2);
+    assert_eq!(table["mlp_800"].runs.len(), 3);
+    assert!((table["mlp_800"].mean_error() - 1.61).abs() < 1e-9);
+    assert!(table["mlp_800"].reproduces(BenchmarkRow::Mlp800)); // 1.61 <= 1.6 + 0.1
+    assert!(!record(&[171, 171, 171]).reproduces(BenchmarkRow::Mlp800)); // 1.71
+    assert_eq!(
+        std::fs::read_to_string(path.with_extension("md")).unwrap(),
+        render_markdown(&table)
+    );
+    assert!(
+        md_again.contains("| **1.61** (1.60-1.63) | yes | 1.5 | 1, 2, 3 | a host, 2026-12-07 |")
+    );
+    assert!(md_again.contains("not run yet"), "{md_again}");
+
+    // A damaged record is named, with the fix, and left as it is.
+    std::fs::write(&path, "{ half").unwrap();
+    let err = record_row(&path, BenchmarkRow::Mlp800, record(&[1])).unwrap_err();
+    assert!(matches!(err, RecordError::Read { .. }));
+    assert!(
+        err.to_string().contains("move it away to start a new one"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "{ half");
+}

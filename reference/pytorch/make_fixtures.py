@@ -5,8 +5,9 @@
 
 With model names, only those fixtures are made, and expected.json keeps the others' entries.
 
-For each of the report's five networks and the benchmark table's MLP (classes and attribute
-names from mnist_reference.py; the MLP with its default 800 hidden units):
+For each of the report's five networks and the benchmark table's two (classes and attribute
+names from mnist_reference.py; the MLP with its default 800 hidden units, the conv net in
+LeNet-5's layout):
 seed 0, 20 SGD steps (batch 50, lr 0.01, momentum 0.9) on the committed training slice, so that
 weights and BatchNorm running statistics are far from their initial values; then
 
@@ -20,8 +21,8 @@ The complex MLP is evaluated without the report's dropout-at-test quirk, so its 
 deterministic. The files are reproducible on one host with one torch version, but not across
 CPUs: PyTorch's kernels round differently (on a Zen 3 with the same torch 2.15.0, the report's
 networks came out 2e-7 to 2e-6 apart, and the complex CNN, whose batch norm amplifies it over
-20 steps, 0.16). So make only the fixtures you add (the MLP's were made apart from the others',
-on 2026-12-07), and leave the committed ones alone.
+20 steps, 0.16). So make only the fixtures you add (the MLP's and the conv net's were made apart
+from the others', on 2026-12-07), and leave the committed ones alone.
 """
 import json
 import os
@@ -37,8 +38,8 @@ from mnist_reference import MODELS, MEAN, STD, find, read_idx  # noqa: E402
 SLICE = "tests/data/mnist-slice"
 OUT = "tests/data/pytorch"
 STEPS, BATCH, BATCH_EVAL = 20, 50, 8
-FIXTURES = ("simple_fc", "complex_mlp", "simple_cnn", "provided_cnn", "complex_cnn", "mlp")
-SAFETENSORS = ("simple_fc", "complex_mlp", "simple_cnn", "provided_cnn")
+FIXTURES = ("simple_fc", "complex_mlp", "simple_cnn", "provided_cnn", "complex_cnn", "mlp", "conv_net")
+SAFETENSORS = ("simple_fc", "complex_mlp", "simple_cnn", "provided_cnn", "conv_net")
 
 
 def normalize(pixels):

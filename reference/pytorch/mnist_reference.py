@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch twin of mnist-lab, for comparison only (the crate never needs Python).
 
-The report's five networks with the report's attribute names, the benchmark table's MLP, the same data (IDX files, raw or
+The report's five networks with the report's attribute names, the benchmark table's MLP and conv net, the same data (IDX files, raw or
 gzipped), normalization (0.1307, 0.3081), batch sizes (50 train, reshuffled each epoch; 100 test),
 SGD momentum 0.9 (dampening 0) and stages as the Rust examples.
 
@@ -185,6 +185,37 @@ class MLP(nn.Module):
         return F.log_softmax(self.layers[-1](x), dim=1)
 
 
+class ConvNet(nn.Module):
+    """mnist-lab's `ConvNet`: convolutions (channels, kernel, stride, padding, pool or None),
+    each followed by max pooling if any and the activation, then hidden layers; LeNet-5's layout
+    by default, in nn.ModuleLists named `convs` and `fcs`."""
+
+    LENET5 = ((6, 5, 1, 2, 2), (16, 5, 1, 0, 2))
+    SIMARD = ((5, 5, 2, 1, None), (50, 5, 2, 0, None))
+
+    def __init__(self, convs=LENET5, hidden=(120, 84), tanh=False, side=28, dropout=0.0):
+        super().__init__()
+        self.pools = [pool for *_, pool in convs]
+        self.convs, channels = nn.ModuleList(), 1
+        for out, kernel, stride, padding, pool in convs:
+            self.convs.append(nn.Conv2d(channels, out, kernel, stride=stride, padding=padding))
+            channels, side = out, (side + 2 * padding - kernel) // stride + 1
+            side = side // pool if pool else side
+        widths = [channels * side * side, *hidden, 10]
+        self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
+        self.act = torch.tanh if tanh else F.relu
+        self.dropout = dropout
+
+    def forward(self, x):
+        for conv, pool in zip(self.convs, self.pools):
+            x = conv(x)
+            x = self.act(F.max_pool2d(x, pool) if pool else x)
+        x = x.flatten(1)
+        for fc in self.fcs[:-1]:
+            x = F.dropout(self.act(fc(x)), self.dropout, training=self.training)
+        return F.log_softmax(self.fcs[-1](x), dim=1)
+
+
 MODELS = {
     "simple_fc": SimpleFC,
     "complex_mlp": ComplexMLP,
@@ -193,6 +224,7 @@ MODELS = {
     "complex_cnn": ComplexCNN,
     "speedrun": SpeedrunCNN,
     "mlp": MLP,
+    "conv_net": ConvNet,
 }
 
 

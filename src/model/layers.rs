@@ -18,7 +18,7 @@ use burn::nn::BatchNorm;
 use burn::tensor::Tensor;
 use burn::tensor::activation::{log_softmax, relu};
 
-use super::{ComplexCnn, ComplexMlp, Mlp, Model, ProvidedCnn, SimpleCnn, SimpleFc};
+use super::{ComplexCnn, ComplexMlp, ConvNet, Mlp, Model, ProvidedCnn, SimpleCnn, SimpleFc};
 
 /// One layer (or a layer with the activation and normalization right after it) applied to the
 /// first image of a batch.
@@ -72,7 +72,14 @@ fn conv_op(conv: &burn::nn::conv::Conv2d) -> String {
         burn::nn::PaddingConfig2d::Explicit(top, ..) if *top > 0 => format!(", padding {top}"),
         _ => String::new(),
     };
-    format!("Conv2d {}->{out}, {kh}x{kw}{padding}", inp * conv.groups)
+    let stride = match conv.stride {
+        [1, 1] => String::new(),
+        [s, _] => format!(", stride {s}"),
+    };
+    format!(
+        "Conv2d {}->{out}, {kh}x{kw}{stride}{padding}",
+        inp * conv.groups
+    )
 }
 
 fn linear_op(linear: &burn::nn::Linear) -> String {
@@ -101,6 +108,7 @@ impl Model {
             Self::ProvidedCnn(m) => m.layers(images),
             Self::ComplexCnn(m) => m.layers(images),
             Self::Mlp(m) => m.layers(images),
+            Self::ConvNet(m) => m.layers(images),
         }
     }
 }
@@ -164,6 +172,50 @@ impl Mlp {
                 t.push(
                     &format!("layers.{i} + relu"),
                     linear_op(layer) + " + ReLU",
+                    p,
+                    &x,
+                );
+            }
+        }
+        t.0
+    }
+}
+
+impl ConvNet {
+    /// See [`Model::layers`] (dropout is left out: it is off in inference).
+    pub fn layers(&self, images: Tensor<4>) -> Vec<LayerOutput> {
+        let mut t = Trace(vec![]);
+        let act = if self.tanh { "Tanh" } else { "ReLU" };
+        let mut x = images;
+        for (i, (conv, pool)) in self.convs.iter().zip(&self.pools).enumerate() {
+            x = conv.forward(x);
+            let mut op = conv_op(conv);
+            if let Some(pool) = pool {
+                x = pool.forward(x);
+                op += &format!(" + MaxPool {0}x{0}", pool.kernel_size[0]);
+            }
+            x = self.activate(x);
+            t.push(
+                &format!("convs.{i}"),
+                format!("{op} + {act}"),
+                conv.num_params(),
+                &x,
+            );
+        }
+        let mut x: Tensor<2> = x.flatten(1, 3);
+        t.push("flatten", "Flatten".into(), 0, &x);
+        let last = self.fcs.len().saturating_sub(1);
+        for (i, layer) in self.fcs.iter().enumerate() {
+            let p = layer.num_params();
+            x = layer.forward(x);
+            if i == last {
+                x = log_softmax(x, 1);
+                t.push(&format!("fcs.{i} + log_softmax"), linear_op(layer), p, &x);
+            } else {
+                x = self.activate(x);
+                t.push(
+                    &format!("fcs.{i}"),
+                    format!("{} + {act}", linear_op(layer)),
                     p,
                     &x,
                 );

@@ -68,6 +68,9 @@ impl MlpConfig {
 
 impl Mlp {
     /// Log-probabilities `[B, classes]` of images `[B, C, H, W]`.
+    ///
+    /// # Panics
+    /// When `layers` is empty, which [`MlpConfig::init`] never builds.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let (output, hidden) = self
             .layers

@@ -1,7 +1,8 @@
-//! The five networks of the report and the multilayer perceptron of the MNIST benchmark table
-//! ([`Mlp`]), each `XConfig` -> `init(&device)` -> module with `forward` returning
-//! log-probabilities `[B, classes]`; [`ModelConfig`] holds one network's config (as data, in
-//! `config.json`) and builds a [`Model`], any of the six picked at run time.
+//! The five networks of the report and the two of the MNIST benchmark table (a perceptron of
+//! any widths, [`Mlp`], and a plain convolutional network described as data, [`ConvNet`]), each
+//! `XConfig` -> `init(&device)` -> module with `forward` returning log-probabilities
+//! `[B, classes]`; [`ModelConfig`] holds one network's config (as data, in `config.json`) and
+//! builds a [`Model`], any of the seven picked at run time.
 //!
 //! Every network implements burn-train's `TrainStep` and `InferenceStep` on an [`ImageBatch`],
 //! so it trains under our [`Trainer`](crate::train::Trainer) and under burn's `Learner` alike;
@@ -10,6 +11,7 @@
 mod activation;
 pub mod complex_cnn;
 pub mod complex_mlp;
+pub mod conv_net;
 pub mod layers;
 pub mod mlp;
 pub mod provided_cnn;
@@ -32,13 +34,14 @@ use crate::data::ImageBatch;
 pub use activation::log_softmax;
 pub use complex_cnn::{ComplexCnn, ComplexCnnConfig};
 pub use complex_mlp::{ComplexMlp, ComplexMlpConfig};
+pub use conv_net::{Activation, ConvLayerConfig, ConvNet, ConvNetConfig};
 pub use layers::LayerOutput;
 pub use mlp::{Mlp, MlpConfig};
 pub use provided_cnn::{ProvidedCnn, ProvidedCnnConfig};
 pub use simple_cnn::{SimpleCnn, SimpleCnnConfig};
 pub use simple_fc::{SimpleFc, SimpleFcConfig};
 
-/// Which of the six networks.
+/// Which of the seven networks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
@@ -52,11 +55,13 @@ pub enum ModelKind {
     ProvidedCnn,
     /// [`ComplexCnn`]: three convs, three linear layers, batch norm.
     ComplexCnn,
-    /// [`Mlp`]: any list of hidden widths (the MNIST benchmark table's networks).
+    /// [`Mlp`]: any list of hidden widths (the MNIST benchmark table's perceptrons).
     Mlp,
+    /// [`ConvNet`]: convolutions and hidden layers as data (LeNet-5, Simard et al.'s network).
+    ConvNet,
 }
 
-/// A name that is not one of the six models.
+/// A name that is not one of the seven models.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown model `{name}`: expected one of {}", ModelKind::names().join(", "))]
 pub struct UnknownModel {
@@ -65,17 +70,18 @@ pub struct UnknownModel {
 }
 
 impl ModelKind {
-    /// All six: the report's five from the smallest, then the benchmark table's MLP.
-    pub const ALL: [ModelKind; 6] = [
+    /// All seven: the report's five from the smallest, then the benchmark table's two.
+    pub const ALL: [ModelKind; 7] = [
         Self::SimpleFc,
         Self::ComplexMlp,
         Self::SimpleCnn,
         Self::ProvidedCnn,
         Self::ComplexCnn,
         Self::Mlp,
+        Self::ConvNet,
     ];
     /// The names [`FromStr`] accepts (`-` works for `_` too), from [`name`](Self::name).
-    pub fn names() -> [&'static str; 6] {
+    pub fn names() -> [&'static str; 7] {
         Self::ALL.map(Self::name)
     }
 
@@ -88,6 +94,7 @@ impl ModelKind {
             Self::ProvidedCnn => "provided_cnn",
             Self::ComplexCnn => "complex_cnn",
             Self::Mlp => "mlp",
+            Self::ConvNet => "conv_net",
         }
     }
 
@@ -97,7 +104,7 @@ impl ModelKind {
     }
 
     /// This network's default configuration (the report's; the MLP's is Simard et al.'s 800
-    /// hidden units).
+    /// hidden units, the conv net's LeNet-5's layout).
     pub fn config(self) -> ModelConfig {
         match self {
             Self::SimpleFc => ModelConfig::SimpleFc(SimpleFcConfig::new()),
@@ -106,11 +113,12 @@ impl ModelKind {
             Self::ProvidedCnn => ModelConfig::ProvidedCnn(ProvidedCnnConfig::new()),
             Self::ComplexCnn => ModelConfig::ComplexCnn(ComplexCnnConfig::new()),
             Self::Mlp => ModelConfig::Mlp(MlpConfig::new()),
+            Self::ConvNet => ModelConfig::ConvNet(ConvNetConfig::new()),
         }
     }
 }
 
-/// One of the six networks with its hyperparameters, as data: what `config.json` holds under
+/// One of the seven networks with its hyperparameters, as data: what `config.json` holds under
 /// `model` (`{"complex_cnn": {"dropout": 0.5, ...}}`).
 ///
 /// ```
@@ -136,6 +144,8 @@ pub enum ModelConfig {
     ComplexCnn(ComplexCnnConfig),
     /// See [`MlpConfig`].
     Mlp(MlpConfig),
+    /// See [`ConvNetConfig`].
+    ConvNet(ConvNetConfig),
 }
 
 impl ModelConfig {
@@ -148,6 +158,7 @@ impl ModelConfig {
             Self::ProvidedCnn(_) => ModelKind::ProvidedCnn,
             Self::ComplexCnn(_) => ModelKind::ComplexCnn,
             Self::Mlp(_) => ModelKind::Mlp,
+            Self::ConvNet(_) => ModelKind::ConvNet,
         }
     }
 
@@ -169,6 +180,7 @@ impl ModelConfig {
             Self::ProvidedCnn(m) => (m.input, m.num_classes),
             Self::ComplexCnn(m) => (m.input, m.num_classes),
             Self::Mlp(m) => (m.input, m.num_classes),
+            Self::ConvNet(m) => (m.input, m.num_classes),
         };
         let zero = |name: &str, values: &[usize]| {
             values.contains(&0).then(|| {
@@ -216,6 +228,22 @@ impl ModelConfig {
                     .or_else(|| dropout(m.dropout))
                     .or_else(|| no_pixels((h / 4) * (w / 4), "two poolings".into())),
                 Self::Mlp(m) => zero("hidden", &m.hidden).or_else(|| dropout(m.dropout)),
+                Self::ConvNet(m) => {
+                    let sizes: Vec<usize> = m
+                        .convs
+                        .iter()
+                        .flat_map(|c| [c.channels, c.kernel, c.stride, c.pool.unwrap_or(1)])
+                        .collect();
+                    zero("convs' channels, kernels, strides and pools", &sizes)
+                        .or_else(|| zero("hidden", &m.hidden))
+                        .or_else(|| dropout(m.dropout))
+                        .or_else(|| {
+                            no_pixels(
+                                m.features().unwrap_or(0),
+                                format!("convolutions {:?}", m.convs),
+                            )
+                        })
+                }
             })
     }
 
@@ -228,6 +256,7 @@ impl ModelConfig {
             Self::ProvidedCnn(c) => Model::ProvidedCnn(c.init(device)),
             Self::ComplexCnn(c) => Model::ComplexCnn(c.init(device)),
             Self::Mlp(c) => Model::Mlp(c.init(device)),
+            Self::ConvNet(c) => Model::ConvNet(c.init(device)),
         }
     }
 }
@@ -277,7 +306,7 @@ impl FromStr for ModelKind {
     }
 }
 
-/// Any of the six networks, chosen at run time.
+/// Any of the seven networks, chosen at run time.
 #[derive(Module, Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum Model {
@@ -293,6 +322,8 @@ pub enum Model {
     ComplexCnn(ComplexCnn),
     /// See [`Mlp`].
     Mlp(Mlp),
+    /// See [`ConvNet`].
+    ConvNet(ConvNet),
 }
 
 /// Parameter counts, PyTorch's way and burn's way.
@@ -314,6 +345,7 @@ impl Model {
             Self::ProvidedCnn(_) => ModelKind::ProvidedCnn,
             Self::ComplexCnn(_) => ModelKind::ComplexCnn,
             Self::Mlp(_) => ModelKind::Mlp,
+            Self::ConvNet(_) => ModelKind::ConvNet,
         }
     }
 
@@ -326,6 +358,7 @@ impl Model {
             Self::ProvidedCnn(m) => m.forward(images),
             Self::ComplexCnn(m) => m.forward(images),
             Self::Mlp(m) => m.forward(images),
+            Self::ConvNet(m) => m.forward(images),
         }
     }
 
@@ -352,6 +385,7 @@ impl Model {
             Self::ProvidedCnn(m) => m.to_string(),
             Self::ComplexCnn(m) => m.to_string(),
             Self::Mlp(m) => m.to_string(),
+            Self::ConvNet(m) => m.to_string(),
         };
         let mut out = format!(
             "{}\n{tree}\ntrainable parameters: {}\n",
@@ -400,5 +434,6 @@ image_classifier_steps!(
     SimpleCnn,
     ProvidedCnn,
     ComplexCnn,
-    Mlp
+    Mlp,
+    ConvNet
 );

@@ -83,6 +83,10 @@ impl Reproduction {
         let pictures = self.experiment_pictures(&experiments, test)?;
         let mut input = report_input(context, &self.suite, &experiments, &sweeps);
         input.pictures = pictures;
+        // The benchmark table's rows train apart (`examples/benchmark_table.rs --record`); the
+        // report shows the table as they last wrote it next to REPORT.md.
+        input.benchmark_table =
+            std::fs::read_to_string(self.report_dir.join("benchmark-table.md")).ok();
         let text = render_report(&input);
         let report_path = self.report_dir.join("REPORT.md");
         write_atomic(&report_path, text.as_bytes()).map_err(|source| SuiteError::Io {
@@ -275,6 +279,7 @@ pub fn report_input(
         experiments: rows,
         reused,
         beyond_the_report,
+        benchmark_table: None,
         sweeps,
         pytorch_source: super::PYTORCH_SOURCE.to_string(),
         pictures: vec![],

@@ -159,6 +159,9 @@ pub struct ReportInput {
     pub beyond_the_report: Option<String>,
     /// The learning-rate sweeps.
     pub sweeps: Vec<SweepSection>,
+    /// The MNIST benchmark table as `benchmark_table --record` last wrote it
+    /// ([`crate::experiment::benchmark::render_markdown`]), if it has run.
+    pub benchmark_table: Option<String>,
     /// Where the "PyTorch here" figures come from (tool, machine, date).
     pub pytorch_source: String,
     /// Each experiment's pictures.
@@ -264,6 +267,19 @@ pub fn render_report(input: &ReportInput) -> String {
         md.push_str(&table.to_markdown());
         let _ = writeln!(md, "\n![{}](plots/{}.png)\n", sweep.plot, sweep.plot);
     }
+    if let Some(table) = &input.benchmark_table {
+        let _ = writeln!(md, "## The MNIST benchmark table\n");
+        let _ = writeln!(
+            md,
+            "Beyond the report: rows of the published MNIST table (LeCun, Cortes and Burges' \
+             MNIST page) trained by `examples/benchmark_table.rs`, each row's recipe chosen on \
+             the validation split; a row is reproduced when our mean error is at most the \
+             published one + 0.1 points ([the choices and what differs from the papers]\
+             (benchmark-table-notes.md)).\n"
+        );
+        let _ = writeln!(md, "{}", table.trim_end());
+        let _ = writeln!(md);
+    }
     if !input.pictures.is_empty() {
         let _ = writeln!(md, "## Each experiment's pictures\n");
         let _ = writeln!(
@@ -342,6 +358,7 @@ mod tests {
             ],
             reused: vec!["simple_fc".into()],
             beyond_the_report: None,
+            benchmark_table: Some("| row |\n|---|\n| 2-layer NN |\n".into()),
             sweeps: vec![SweepSection {
                 title: "simple_fc".into(),
                 plot: "lr_simple_fc".into(),
@@ -389,6 +406,11 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("from `$MNIST_DIR`"));
+        assert!(
+            md.contains("## The MNIST benchmark table\n\nBeyond the report")
+                && md.contains("| row |\n|---|\n| 2-layer NN |\n\n## Each experiment's pictures"),
+            "{md}"
+        );
     }
 
     #[test]
