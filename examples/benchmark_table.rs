@@ -6,8 +6,9 @@
 //! results/benchmark-table.json` trains the row once per seed (into `runs/mlp_800/seed-N`;
 //! with `--resume`, finished runs are reused), then adds the row to the record and writes the
 //! whole table beside it as markdown (`results/benchmark-table.md`, which `reproduce` puts into
-//! REPORT.md). Rows: mlp-800, mlp-800-affine, mlp-800-elastic, mlp-500-150; the same overrides
-//! as every training example (--stages, --batch-size, --validation, --limit-train, ...).
+//! REPORT.md). Rows: mlp-800, mlp-800-affine, mlp-800-elastic, mlp-500-150, lenet-5; the same
+//! overrides as every training example (--stages, --batch-size, --validation, ...), except with
+//! `--record`, which keeps each row's own recipe only.
 
 use std::path::PathBuf;
 

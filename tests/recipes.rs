@@ -214,23 +214,31 @@ fn resume_without_an_epoch_means_the_newest_checkpoint() {
 }
 
 #[test]
-fn each_benchmark_row_is_one_recipe_of_the_mlp_and_the_example_defines_none() {
-    use mnist_lab::model::{ModelConfig, ModelKind};
+fn each_benchmark_row_is_one_recipe_and_the_example_defines_none() {
+    use mnist_lab::model::ModelConfig;
     use mnist_lab_tools::experiment::BenchmarkRow;
     let mut names = vec![];
     for row in BenchmarkRow::ALL {
         let preset = row.preset();
         assert_eq!(preset.name, row.name());
-        assert_eq!(preset.model.kind(), ModelKind::Mlp, "{row}");
-        let ModelConfig::Mlp(mlp) = &preset.model else {
-            unreachable!()
-        };
-        let widths: &[usize] = if row == BenchmarkRow::Mlp500_150 {
-            &[500, 150]
-        } else {
-            &[800]
-        };
-        assert_eq!(mlp.hidden, widths, "{row}");
+        match &preset.model {
+            ModelConfig::Mlp(mlp) => {
+                let widths: &[usize] = if row == BenchmarkRow::Mlp500_150 {
+                    &[500, 150]
+                } else {
+                    &[800]
+                };
+                assert_eq!(mlp.hidden, widths, "{row}");
+            }
+            ModelConfig::ConvNet(net) => {
+                assert_eq!(row, BenchmarkRow::LeNet5);
+                assert_eq!(
+                    (net.features(), &net.hidden[..]),
+                    (Some(400), &[120, 84][..])
+                );
+            }
+            other => panic!("{row}: {}", other.kind()),
+        }
         // The recipe runs as it is.
         let config = args(&[]).config(&preset).unwrap();
         let augmentation = config.augmentation;

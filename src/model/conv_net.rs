@@ -84,9 +84,10 @@ pub struct ConvNetConfig {
     #[config(default = 10)]
     pub num_classes: usize,
     /// The convolutions, from the input on (LeNet-5's two by default).
-    #[config(
-        default = "vec![ConvLayerConfig::new(6, 5).with_padding(2).with_pool(Some(2)), ConvLayerConfig::new(16, 5).with_pool(Some(2))]"
-    )]
+    #[config(default = "vec![
+        ConvLayerConfig::new(6, 5).with_padding(2).with_pool(Some(2)),
+        ConvLayerConfig::new(16, 5).with_pool(Some(2)),
+    ]")]
     pub convs: Vec<ConvLayerConfig>,
     /// The hidden fully connected layers' widths (LeNet-5's `[120, 84]` by default).
     #[config(default = "vec![120, 84]")]
