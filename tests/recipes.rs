@@ -23,6 +23,22 @@ const EXAMPLES: [(&str, &str); 7] = [
     ("gpu_bench", "Preset::complex_cnn()"),
 ];
 
+/// Asserts that the source of `examples/<name>.rs` builds no part of a recipe itself: a struct
+/// literal or a `with_` call on a preset would be a second definition.
+fn assert_defines_no_recipe(name: &str, source: &str) {
+    for second in [
+        "Preset {",
+        "Config::new()",
+        "parse_stages(",
+        "TrainingStage::new(",
+    ] {
+        assert!(
+            !source.contains(second),
+            "examples/{name}.rs redefines part of its recipe: {second}"
+        );
+    }
+}
+
 #[test]
 fn each_example_runs_the_preset_reproduce_runs_and_defines_no_recipe_of_its_own() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
@@ -32,18 +48,7 @@ fn each_example_runs_the_preset_reproduce_runs_and_defines_no_recipe_of_its_own(
             source.contains(call),
             "examples/{name}.rs does not call {call}"
         );
-        // A struct literal or a `with_` call on a preset would be a second definition.
-        for second in [
-            "Preset {",
-            "Config::new()",
-            "parse_stages(",
-            "TrainingStage::new(",
-        ] {
-            assert!(
-                !source.contains(second),
-                "examples/{name}.rs redefines part of its recipe: {second}"
-            );
-        }
+        assert_defines_no_recipe(name, &source);
     }
     // `reproduce` runs the same constructors (with `--improved`, the improved recipe too).
     let names: Vec<String> = Reproduction::presets(true)
@@ -266,17 +271,7 @@ fn each_benchmark_row_is_one_recipe_and_the_example_defines_none() {
     ))
     .unwrap();
     assert!(source.contains("row.preset()"));
-    for second in [
-        "Preset {",
-        "Config::new()",
-        "parse_stages(",
-        "TrainingStage::new(",
-    ] {
-        assert!(
-            !source.contains(second),
-            "benchmark_table redefines {second}"
-        );
-    }
+    assert_defines_no_recipe("benchmark_table", &source);
 }
 
 #[test]

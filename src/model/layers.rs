@@ -153,30 +153,9 @@ impl Mlp {
     /// See [`Model::layers`] (dropout is left out: it is off in inference).
     pub fn layers(&self, images: Tensor<4>) -> Vec<LayerOutput> {
         let mut t = Trace(vec![]);
-        let mut x: Tensor<2> = images.flatten(1, 3);
+        let x: Tensor<2> = images.flatten(1, 3);
         t.push("flatten", "Flatten".into(), 0, &x);
-        let last = self.layers.len().saturating_sub(1);
-        for (i, layer) in self.layers.iter().enumerate() {
-            let p = layer.num_params();
-            x = layer.forward(x);
-            if i == last {
-                x = log_softmax(x, 1);
-                t.push(
-                    &format!("layers.{i} + log_softmax"),
-                    linear_op(layer),
-                    p,
-                    &x,
-                );
-            } else {
-                x = relu(x);
-                t.push(
-                    &format!("layers.{i} + relu"),
-                    linear_op(layer) + " + ReLU",
-                    p,
-                    &x,
-                );
-            }
-        }
+        linear_layers(&mut t, "layers", &self.layers, x, "ReLU", relu);
         t.0
     }
 }
@@ -202,26 +181,40 @@ impl ConvNet {
                 &x,
             );
         }
-        let mut x: Tensor<2> = x.flatten(1, 3);
+        let x: Tensor<2> = x.flatten(1, 3);
         t.push("flatten", "Flatten".into(), 0, &x);
-        let last = self.fcs.len().saturating_sub(1);
-        for (i, layer) in self.fcs.iter().enumerate() {
-            let p = layer.num_params();
-            x = layer.forward(x);
-            if i == last {
-                x = log_softmax(x, 1);
-                t.push(&format!("fcs.{i} + log_softmax"), linear_op(layer), p, &x);
-            } else {
-                x = self.activate(x);
-                t.push(
-                    &format!("fcs.{i}"),
-                    format!("{} + {act}", linear_op(layer)),
-                    p,
-                    &x,
-                );
-            }
-        }
+        linear_layers(&mut t, "fcs", &self.fcs, x, act, |x| self.activate(x));
         t.0
+    }
+}
+
+/// The fully connected layers of the networks that hold them as a list (`field.0`, `field.1`,
+/// ...): each hidden one followed by `activate` (named `act`), the last by log-softmax.
+fn linear_layers(
+    t: &mut Trace,
+    field: &str,
+    layers: &[burn::nn::Linear],
+    mut x: Tensor<2>,
+    act: &str,
+    activate: impl Fn(Tensor<2>) -> Tensor<2>,
+) {
+    let last = layers.len().saturating_sub(1);
+    for (i, layer) in layers.iter().enumerate() {
+        let p = layer.num_params();
+        x = layer.forward(x);
+        if i == last {
+            x = log_softmax(x, 1);
+            t.push(
+                &format!("{field}.{i} + log_softmax"),
+                linear_op(layer),
+                p,
+                &x,
+            );
+        } else {
+            x = activate(x);
+            let name = format!("{field}.{i} + {}", act.to_lowercase());
+            t.push(&name, format!("{} + {act}", linear_op(layer)), p, &x);
+        }
     }
 }
 
